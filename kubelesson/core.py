@@ -1,0 +1,154 @@
+"""The operations behind the commands, free of any command-line concerns.
+
+Each function takes plain values, does one job through the pipeline modules and returns
+data; :mod:`kubelesson.cli` turns that into output and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kubelesson import bundle, compare, kubectl, lesson, normalize, runner, sandbox, transcript
+from kubelesson.errors import KubelessonError, TranscriptFileError
+from kubelesson.lesson import Lesson
+from kubelesson.runner import Progress, RunResult
+
+OnTarget = Callable[[sandbox.Session], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    root: Path = Path(".")
+    context: str | None = None
+    kubeconfig: str | None = None
+    kubectl: str | None = None
+    namespace: str | None = None
+    timeout: float | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True)
+class Checked:
+    lesson: Lesson
+    run: RunResult
+    comparison: compare.Comparison
+    diagnostics: str = ""  # describe and events, gathered in the sandbox when the check failed
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed and not self.run.skipped
+
+
+def user_kubectl(options: Options) -> kubectl.Kubectl:
+    """kubectl as the user has it: their kubeconfig, the course folder as working directory."""
+    path = kubectl.locate(options.kubectl)
+    config = options.kubeconfig or os.environ.get("KUBECONFIG")
+    extra = {"KUBECONFIG": config} if config else {}
+    tool = kubectl.Kubectl(path, kubectl.build_env(None, extra), options.root.resolve())
+    kubectl.check_version(tool.client_version(), path)
+    return tool
+
+
+def lesson_with_golden(root: Path, number: int) -> Lesson:
+    found = lesson.load_number(root, number)
+    if not found.golden:
+        raise KubelessonError("error.no_golden", file=str(found.path), number=number)
+    return found
+
+
+def _session(options: Options, found: Lesson) -> AbstractContextManager[sandbox.Session]:
+    return sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
+                                context=options.context, namespace=options.namespace, keep=options.keep)
+
+
+def run(options: Options, found: Lesson, *, progress: Progress | None = None,
+        on_target: OnTarget | None = None) -> RunResult:
+    with _session(options, found) as session:
+        if on_target:
+            on_target(session)
+        return runner.run_lesson(found, session.kubectl, session.target, progress=progress,
+                                 wait_timeout=options.timeout)
+
+
+def golden_of(result: RunResult) -> str:
+    """The normalized transcript of a run, as stored in the lesson file (no header)."""
+    normalized = normalize.normalize(result.transcript, result.context)
+    return transcript.render(transcript.Transcript(normalized.entries))
+
+
+def check(options: Options, number: int, *, progress: Progress | None = None,
+          on_target: OnTarget | None = None) -> Checked:
+    found = lesson_with_golden(options.root, number)
+    golden = transcript.parse(found.golden or "")
+    with _session(options, found) as session:
+        if on_target:
+            on_target(session)
+        result = runner.run_lesson(found, session.kubectl, session.target, progress=progress,
+                                   wait_timeout=options.timeout)
+        checked = Checked(found, result, compare.compare(golden, result.transcript, result.context))
+        if not checked.passed:
+            # Still inside the sandbox: what the cluster says about the lesson's objects.
+            checked = replace(checked, diagnostics=bundle.diagnostics(session.kubectl, found))
+        return checked
+
+
+def check_all(options: Options, jobs: int, *, on_target: OnTarget | None = None) -> list[Checked]:
+    """Every lesson, each in its own sandbox, up to ``jobs`` at a time, in lesson order."""
+    numbers = list(lesson.discover(options.root))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(lambda n: check(options, n, on_target=on_target), numbers))
+
+
+def record(options: Options, number: int, *, update: bool = False, progress: Progress | None = None,
+           on_target: OnTarget | None = None) -> tuple[Lesson, RunResult, bool]:
+    """Run the lesson; with ``update``, store its normalized transcript as the golden.
+    Returns whether the golden changed."""
+    found = lesson.load_number(options.root, number)
+    result = run(options, found, progress=progress, on_target=on_target)
+    changed = False
+    if update:
+        golden = golden_of(result)
+        changed = golden != found.golden
+        if changed:
+            lesson.update_golden(found, golden)
+    return found, result, changed
+
+
+def read_transcript(path: Path | None, stdin_text: str | None = None) -> transcript.Transcript:
+    if path is None:
+        return transcript.parse(stdin_text or "")
+    try:
+        return transcript.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise TranscriptFileError(path=str(path), why=exc.strerror or str(exc)) from None
+
+
+def diff(root: Path, number: int, path: Path) -> tuple[Lesson, compare.Comparison]:
+    """A saved transcript (made by `record`) is compared strictly; anything else is read as a
+    learner's own terminal session and aligned command by command."""
+    found = lesson_with_golden(root, number)
+    golden = transcript.parse(found.golden or "")
+    saved = read_transcript(path)
+    if dict(saved.header).get("kubelesson"):
+        ctx = runner.context_from_header(saved.header)
+        return found, compare.compare(golden, saved, ctx)
+    return found, compare.compare_session(golden, saved, normalize.Context())
+
+
+def without_header(t: transcript.Transcript) -> transcript.Transcript:
+    return replace(t, header=())
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False

@@ -1,0 +1,69 @@
+"""`kubelesson doctor`: every precondition of a run, checked up front, one line each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubelesson import core, lesson, runner, sandbox
+from kubelesson.errors import KubelessonError
+from kubelesson.kubectl import Kubectl
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    key: str  # message key (doctor.* or error.*)
+    params: dict[str, Any]
+
+
+def _lesson_ports(root_lessons: list[lesson.Lesson]) -> list[int]:
+    ports: set[int] = set()
+    for found in root_lessons:
+        for step in found.steps:
+            if "port-forward" in step.argv:
+                for word in step.argv:
+                    match = re.match(r"^(\d+)(:\d+)?$", word)
+                    if match:
+                        ports.add(int(match[1]))
+    return sorted(ports)
+
+
+def _permissions(tool: Kubectl) -> Finding:
+    denied = []
+    for resource in ("namespaces", "pods"):
+        result = tool.run(["auth", "can-i", "create", resource], timeout=30)
+        if result.output.strip() == "no":
+            denied.append(f"cannot create {resource}")
+    if denied:
+        return Finding(False, "doctor.no_permissions", {"detail": ", ".join(denied)})
+    return Finding(True, "doctor.permissions", {})
+
+
+def run(options: core.Options) -> Iterator[Finding]:
+    """Yield findings in order; stop where a later check would make no sense."""
+    folder = lesson.lessons_dir(options.root)
+    try:
+        found = lesson.load_all(options.root)
+        yield Finding(bool(found), "doctor.lessons", {"count": len(found), "folder": str(folder)})
+    except KubelessonError as exc:
+        found = []
+        yield Finding(False, exc.key, exc.params)
+    try:
+        tool = core.user_kubectl(options)
+        client = tool.run(["version", "--client"], timeout=20).output.splitlines()[0]
+        yield Finding(True, "doctor.kubectl", {"path": tool.path, "version": client})
+        context = sandbox.choose_context(tool, options.context)
+        yield Finding(True, "doctor.context", {"context": context})
+        server = sandbox.server_address(sandbox.flattened_config(tool, context))
+        pinned = tool.for_context(context)
+        _, server_version = sandbox.check_reachable(pinned, server)
+        yield Finding(True, "doctor.cluster", {"server": server, "version": server_version})
+        yield _permissions(pinned)
+    except KubelessonError as exc:
+        yield Finding(False, exc.key, exc.params)
+    for port in _lesson_ports(found):
+        free = runner.port_is_free(port)
+        yield Finding(True, "doctor.port" if free else "doctor.port_busy", {"port": port})

@@ -1,0 +1,80 @@
+"""What probably went wrong in a failing step, and the next command to try.
+
+Recognition works on what kubectl printed (the raw output of the step) and on what the
+runner observed (a wait that timed out, a probe that got no page). The first matching
+rule wins, most specific first; the words themselves live in :mod:`kubelesson.messages`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kubelesson.runner import StepRecord
+
+
+@dataclass(frozen=True)
+class Hint:
+    kind: str  # also the message key suffix: hint.<kind>
+    try_command: str
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    pattern: re.Pattern[str]
+    try_command: str
+
+
+def _object(command: str) -> str:
+    """The object a command is about, for the suggestion (``pod/caddy`` -> ``pod caddy``)."""
+    match = re.search(r"\b(pods?|deployments?|statefulsets?)[/ ]([a-z0-9][-a-z0-9.]*)", command)
+    if not match:
+        return "pod caddy"
+    kind = match[1].rstrip("s")
+    return f"{kind} {match[2]}"
+
+
+# Ordered: the first match wins. {object} is filled from the step's command.
+RULES = (
+    _Rule("connection_refused", re.compile(r"was refused - did you specify|connect: connection refused"),
+          "kubectl cluster-info"),
+    _Rule("port_busy", re.compile(r"address already in use|unable to listen on any of the requested ports"),
+          "lsof -i :{port}"),
+    _Rule("image_pull", re.compile(r"\b(ErrImagePull|ImagePullBackOff|InvalidImageName)\b"),
+          "kubectl describe {object}"),
+    _Rule("crashloop", re.compile(r"\b(CrashLoopBackOff|Error)\b\s+\d"), "kubectl logs {name} --previous"),
+    _Rule("leftover", re.compile(r"\(AlreadyExists\)|\bunchanged$|\bconfigured$", re.M), "kubectl delete {object}"),
+    _Rule("pending", re.compile(r"\bPending\b"), "kubectl get nodes"),
+    _Rule("still_starting", re.compile(r"\b(ContainerCreating|PodInitializing)\b"), "kubectl get pods"),
+    _Rule("not_found", re.compile(r"\(NotFound\)"), "kubectl get pods"),
+)
+
+
+def _fill(template: str, command: str) -> str:
+    obj = _object(command)
+    port = re.search(r"\b(\d+):\d+\b", command)
+    return template.format(object=obj, name=obj.split()[-1], port=port[1] if port else "8000")
+
+
+def for_output(command: str, output: str, reason: str | None = None) -> Hint:
+    """A hint from a step's command and what it printed (also used for learners' sessions)."""
+    if reason == "still-starting":
+        return Hint("still_starting", "kubectl get pods")
+    if reason == "missing":
+        return Hint("missing", command)
+    for rule in RULES:
+        if rule.pattern.search(output):
+            return Hint(rule.kind, _fill(rule.try_command, command))
+    return Hint("differs", "kubectl get events --sort-by=.lastTimestamp")
+
+
+def for_step(command: str, raw_output: str, record: StepRecord | None, reason: str | None = None) -> Hint:
+    """Like :func:`for_output`, but also using what the runner saw around the step."""
+    if record is not None and record.wait is not None and not record.wait.ok:
+        seen = record.wait.last_status + "\n" + raw_output
+        hint = for_output(command, seen, reason)
+        return hint if hint.kind != "differs" else Hint("timeout", _fill("kubectl describe {object}", record.wait.wait.target))
+    if record is not None and record.probe is not None and not record.probe.ok and command.startswith("curl"):
+        return Hint("probe_failed", "kubectl port-forward pod/caddy 8000:80")
+    return for_output(command, raw_output, reason)

@@ -1,0 +1,231 @@
+"""The one place that runs kubectl (through ``sh``).
+
+Every kubectl process gets an explicit environment (the sandbox kubeconfig, no colour,
+a fixed locale and width), runs in a session of its own so that signals reach exactly the
+processes we mean, and is killed if kubelesson stops waiting for it for any reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubelesson.errors import KubectlMissing, KubectlTooOld
+
+MIN_VERSION = (1, 25)
+TIMED_OUT = 124  # the exit status timeout(1) uses; shown as "[exit 124]" in a transcript
+
+# What kubectl may inherit from the caller; everything else is set explicitly below.
+PASSTHROUGH = ("PATH", "HOME", "KUBECACHEDIR", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    output: str  # stdout and stderr as a terminal shows them (one pipe keeps their order)
+    exit_code: int
+    duration: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.exit_code == TIMED_OUT
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def locate(explicit: str | None = None) -> str:
+    """The kubectl to use: ``--kubectl``, then ``$KUBELESSON_KUBECTL``, then ``PATH``."""
+    candidate = explicit or os.environ.get("KUBELESSON_KUBECTL") or "kubectl"
+    found = shutil.which(candidate)
+    if found is None:
+        raise KubectlMissing(path=candidate)
+    return found
+
+
+def build_env(kubeconfig: Path | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {key: os.environ[key] for key in PASSTHROUGH if key in os.environ}
+    env.update(FIXED_ENV)
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    env.update(extra or {})
+    return env
+
+
+def _lines(text: str) -> str:
+    return text.rstrip("\n")
+
+
+class Kubectl:
+    """Runs one kubectl binary with one environment in one working directory."""
+
+    def __init__(self, path: str, env: Mapping[str, str], cwd: Path, prefix: Sequence[str] = ()) -> None:
+        self.path = path
+        self.env = dict(env)
+        self.cwd = cwd
+        self.prefix = tuple(prefix)  # global flags put before every command's own arguments
+
+    def with_env(self, **changes: str) -> Kubectl:
+        return Kubectl(self.path, {**self.env, **changes}, self.cwd, self.prefix)
+
+    def for_context(self, context: str) -> Kubectl:
+        return Kubectl(self.path, self.env, self.cwd, (f"--context={context}",))
+
+    def _command(self) -> Any:
+        import sh  # imported here: it costs start-up time that `--help` should not pay
+
+        return sh.Command(self.path)
+
+    def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None) -> Result:
+        """Run to completion; never raises for a non-zero exit (that is data, not an error)."""
+        import sh
+
+        started = time.monotonic()
+        proc = self._command()(
+            *self.prefix,
+            *args,
+            _env=self.env,
+            _cwd=str(self.cwd),
+            _in=stdin,
+            _err_to_out=True,
+            _tty_out=False,
+            _ok_code=list(range(256)),
+            _bg=True,
+            _bg_exc=False,
+            _new_session=True,
+            _timeout=timeout,
+            _timeout_signal=signal.SIGKILL,
+            _decode_errors="replace",
+        )
+        try:
+            proc.wait()
+            code = proc.exit_code
+        except sh.TimeoutException:
+            code = TIMED_OUT
+        except BaseException:
+            _kill_quietly(proc.process.pid)
+            raise
+        output = _lines(proc.process.stdout.decode("utf-8", "replace"))
+        return Result(tuple(args), output, code, time.monotonic() - started)
+
+    def start(self, args: Sequence[str]) -> Background:
+        return Background(self, args)
+
+    def client_version(self) -> tuple[int, int]:
+        result = self.run(["version", "--client", "-o", "json"], timeout=20)
+        return parse_version(result.output)
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    match = re.search(r'"gitVersion":\s*"v(\d+)\.(\d+)', text) or re.search(r"v(\d+)\.(\d+)", text)
+    if not match:
+        return (0, 0)
+    return int(match[1]), int(match[2])
+
+
+def check_version(version: tuple[int, int], path: str) -> None:
+    if version < MIN_VERSION:
+        raise KubectlTooOld(
+            path=path,
+            found=f"{version[0]}.{version[1]}",
+            minimum=f"{MIN_VERSION[0]}.{MIN_VERSION[1]}",
+        )
+
+
+def _kill_quietly(pid: int) -> None:
+    """Kill a child's whole session; it may be gone already."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Background:
+    """A long-running kubectl (port-forward) in a process group of its own.
+
+    Output is collected line by line as it arrives, so readiness is known from kubectl's
+    own words ("Forwarding from ...") the moment it prints them, not by polling.
+    """
+
+    def __init__(self, kubectl: Kubectl, args: Sequence[str]) -> None:
+        self.argv = tuple(args)
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._exited = False
+        self._started = time.monotonic()
+        self._proc = kubectl._command()(
+            *kubectl.prefix,
+            *args,
+            _env=kubectl.env,
+            _cwd=str(kubectl.cwd),
+            _err_to_out=True,
+            _out=self._on_line,
+            _tty_out=False,
+            _ok_code=list(range(256)),
+            _bg=True,
+            _bg_exc=False,
+            _new_session=True,
+            _done=self._on_done,
+            _decode_errors="replace",
+        )
+        self.pid: int = self._proc.process.pid
+
+    def _on_line(self, line: str) -> None:
+        with self._changed:
+            self._lines.append(line.rstrip("\n"))
+            self._changed.notify_all()
+
+    def _on_done(self, *_: object) -> None:
+        with self._changed:
+            self._exited = True
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self._lines)
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float) -> bool:
+        """Block until ``predicate(lines)`` holds or the process exits; True if it held."""
+        with self._changed:
+            self._changed.wait_for(lambda: predicate(self._lines) or self._exited, timeout)
+            return predicate(self._lines)
+
+    def stop(self, grace: float = 3.0) -> Result:
+        """Ctrl-C as a learner would (SIGINT to the group), then SIGKILL after ``grace``."""
+        for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, grace)):
+            if self._has_exited(wait=0):
+                break
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                break
+            if self._has_exited(wait=wait):
+                break
+        code = self._exit_code()
+        return Result(self.argv, self.output, code, time.monotonic() - self._started)
+
+    def wait_exit(self, wait: float) -> bool:
+        """True once the process has exited; waits at most ``wait`` seconds."""
+        return self._has_exited(wait)
+
+    def _has_exited(self, wait: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._exited, wait)
+
+    def _exit_code(self) -> int:
+        try:
+            self._proc.wait()
+            return int(self._proc.exit_code)
+        except Exception:  # sh raises for signal deaths; the group is gone either way
+            return -1

@@ -1,0 +1,319 @@
+"""The lesson model and the lesson files under ``transcripts/``.
+
+A lesson file is YAML: what to run (``steps``, ``cleanup``) and what to expect (the
+normalized golden ``transcript``). Loading validates strictly and reports the file and
+line of anything wrong, because a typo in a key silently ignored would make a lesson
+check less than its author thinks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kubelesson.errors import LessonFileError, LessonNotFound, OutputNotWritable
+
+LESSON_FILE = re.compile(r"^(?P<number>\d+)\.ya?ml$")
+WAIT_FOR = re.compile(r"^(condition=[\w.-]+(=\w+)?|delete|jsonpath=.+)$")
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Before the step's command: ``kubectl wait --for=<condition> <target>``."""
+
+    condition: str
+    target: str
+    timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """While a background step runs: GET ``url`` and expect ``expect`` in the body."""
+
+    url: str
+    expect: str
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Step:
+    run: str
+    line: int
+    wait: Wait | None = None
+    background: bool = False
+    ready: str | None = None
+    probe: Probe | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.run)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: int
+    title: Mapping[str, str]
+    steps: tuple[Step, ...]
+    path: Path
+    cleanup: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    golden: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The course directory: commands run here so ``./examples/...`` resolves."""
+        return self.path.parent.parent
+
+    def title_in(self, lang: str) -> str:
+        return self.title.get(lang) or next(iter(self.title.values()))
+
+
+# --- finding lessons -------------------------------------------------------------------
+
+
+def lessons_dir(root: Path) -> Path:
+    return root / "transcripts"
+
+
+def discover(root: Path) -> dict[int, Path]:
+    """Lesson number -> file, for every ``transcripts/N.yaml`` under ``root``."""
+    folder = lessons_dir(root)
+    if not folder.is_dir():
+        return {}
+    found: dict[int, Path] = {}
+    for path in folder.iterdir():
+        match = LESSON_FILE.match(path.name)
+        if match:
+            found[int(match["number"])] = path
+    return dict(sorted(found.items()))
+
+
+def find(root: Path, number: int) -> Path:
+    lessons = discover(root)
+    if number not in lessons:
+        available = ", ".join(str(n) for n in lessons) or "-"
+        raise LessonNotFound(number=number, available=available, folder=str(lessons_dir(root)))
+    return lessons[number]
+
+
+def load_all(root: Path) -> list[Lesson]:
+    return [load(path) for path in discover(root).values()]
+
+
+# --- loading and validating ------------------------------------------------------------
+
+
+class _Reader:
+    """Turns composed YAML nodes into the model, raising errors that name file and line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: Node | None, what: str) -> LessonFileError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return LessonFileError(file=str(self.path), line=line, what=what)
+
+    def mapping(self, node: Node, allowed: set[str], required: set[str], where: str) -> dict[str, Node]:
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, f"{where} must be a mapping")
+        items: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in allowed:
+                raise self.fail(key_node, f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})")
+            if key in items:
+                raise self.fail(key_node, f"duplicate key {key!r} in {where}")
+            items[key] = value_node
+        for key in sorted(required - items.keys()):
+            raise self.fail(node, f"{where} lacks the required key {key!r}")
+        return items
+
+    def string(self, node: Node, where: str) -> str:
+        if not isinstance(node, ScalarNode) or not isinstance(node.value, str) or node.value == "":
+            raise self.fail(node, f"{where} must be a non-empty string")
+        return node.value
+
+    def number(self, node: Node, where: str) -> float:
+        try:
+            value = float(self.string(node, where))
+        except ValueError:
+            raise self.fail(node, f"{where} must be a number of seconds") from None
+        if not 0 < value <= 3600:
+            raise self.fail(node, f"{where} must be between 0 and 3600 seconds")
+        return value
+
+    def boolean(self, node: Node, where: str) -> bool:
+        value = self.string(node, where).lower()
+        if value not in ("true", "false"):
+            raise self.fail(node, f"{where} must be true or false")
+        return value == "true"
+
+    def sequence(self, node: Node, where: str) -> list[Node]:
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, f"{where} must be a list")
+        return list(node.value)
+
+
+def _read_title(r: _Reader, node: Node) -> dict[str, str]:
+    if isinstance(node, ScalarNode):
+        return {"en": r.string(node, "title")}
+    items = r.mapping(node, {"ja", "en"}, set(), "title")
+    if not items:
+        raise r.fail(node, "title needs at least one of ja, en")
+    return {lang: r.string(value, f"title.{lang}") for lang, value in items.items()}
+
+
+def _read_wait(r: _Reader, node: Node) -> Wait:
+    items = r.mapping(node, {"for", "object", "timeout"}, {"for", "object"}, "wait")
+    condition = r.string(items["for"], "wait.for")
+    if not WAIT_FOR.match(condition):
+        raise r.fail(items["for"], f"wait.for {condition!r} is not one of condition=..., delete, jsonpath=...")
+    timeout = r.number(items["timeout"], "wait.timeout") if "timeout" in items else 180.0
+    return Wait(condition=condition, target=r.string(items["object"], "wait.object"), timeout=timeout)
+
+
+def _read_probe(r: _Reader, node: Node) -> Probe:
+    items = r.mapping(node, {"get", "expect", "timeout"}, {"get", "expect"}, "probe")
+    url = r.string(items["get"], "probe.get")
+    if not re.match(r"^http://(localhost|127\.0\.0\.1):\d+(/|$)", url):
+        raise r.fail(items["get"], "probe.get must be an http://localhost:PORT/ URL")
+    timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
+    return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout)
+
+
+def _read_step(r: _Reader, node: Node, index: int) -> Step:
+    where = f"step {index}"
+    items = r.mapping(node, {"run", "wait", "background", "ready", "probe"}, {"run"}, where)
+    run = r.string(items["run"], f"{where}.run")
+    try:
+        argv = shlex.split(run)
+    except ValueError as exc:
+        raise r.fail(items["run"], f"{where}.run cannot be split into words: {exc}") from None
+    if argv[0] != "kubectl":
+        raise r.fail(items["run"], f"{where}.run must be a kubectl command")
+    background = r.boolean(items["background"], f"{where}.background") if "background" in items else False
+    probe = _read_probe(r, items["probe"]) if "probe" in items else None
+    if probe and not background:
+        raise r.fail(items["probe"], f"{where} has a probe but is not a background step")
+    return Step(
+        run=run,
+        line=node.start_mark.line + 1,
+        wait=_read_wait(r, items["wait"]) if "wait" in items else None,
+        background=background,
+        ready=r.string(items["ready"], f"{where}.ready") if "ready" in items else None,
+        probe=probe,
+    )
+
+
+TOP_KEYS = {"lesson", "title", "objects", "steps", "cleanup", "transcript"}
+
+
+def parse_lesson(text: str, path: Path) -> Lesson:
+    r = _Reader(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LessonFileError(file=str(path), line=line, what=f"not valid YAML: {problem}") from None
+    if root is None:
+        raise LessonFileError(file=str(path), line=1, what="the file is empty")
+    items = r.mapping(root, TOP_KEYS, {"lesson", "title", "steps"}, "the lesson file")
+    number = r.string(items["lesson"], "lesson")
+    if not number.isdigit():
+        raise r.fail(items["lesson"], "lesson must be a whole number")
+    steps_nodes = r.sequence(items["steps"], "steps")
+    if not steps_nodes:
+        raise r.fail(items["steps"], "steps must not be empty")
+    golden = items.get("transcript")
+    return Lesson(
+        number=int(number),
+        title=_read_title(r, items["title"]),
+        steps=tuple(_read_step(r, n, i) for i, n in enumerate(steps_nodes, 1)),
+        path=path,
+        cleanup=tuple(r.string(n, "cleanup item") for n in r.sequence(items["cleanup"], "cleanup"))
+        if "cleanup" in items
+        else (),
+        objects=tuple(r.string(n, "objects item") for n in r.sequence(items["objects"], "objects"))
+        if "objects" in items
+        else (),
+        golden=golden.value if isinstance(golden, ScalarNode) else None,
+    )
+
+
+def load(path: Path) -> Lesson:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LessonFileError(file=str(path), line=1, what=exc.strerror or str(exc)) from None
+    return parse_lesson(text, path)
+
+
+def load_number(root: Path, number: int) -> Lesson:
+    return load(find(root, number))
+
+
+# --- writing the golden ----------------------------------------------------------------
+
+
+def _literal_block(text: str) -> str:
+    """``transcript: |`` followed by the text indented two spaces (a YAML literal block)."""
+    body = text if text.endswith("\n") else text + "\n"
+    indented = "".join(f"  {line}" if line.strip() else "\n" for line in body.splitlines(keepends=True))
+    indicator = "|2" if body[:1] == " " else "|"
+    return f"{indicator}\n{indented}"
+
+
+def replace_golden(text: str, golden: str) -> str:
+    """The lesson file text with its ``transcript`` value replaced; everything else byte for byte.
+
+    The position of the old value comes from the YAML composer, so comments, key order and
+    formatting of the rest of the file are kept without a round-trip YAML library.
+    """
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert isinstance(root, MappingNode)
+    for key_node, value_node in root.value:
+        if key_node.value == "transcript":
+            start, end = value_node.start_mark.index, value_node.end_mark.index
+            return text[:start] + _literal_block(golden) + text[end:].lstrip(" ")
+    separator = "" if text.endswith("\n") else "\n"
+    return f"{text}{separator}transcript: {_literal_block(golden)}"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and a rename, so readers and an
+    interrupted run only ever see the old file or the new one."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OutputNotWritable(path=str(path), why=exc.strerror or str(exc)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def update_golden(lesson: Lesson, golden: str) -> None:
+    text = lesson.path.read_text(encoding="utf-8")
+    write_atomically(lesson.path, replace_golden(text, golden))

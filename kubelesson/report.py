@@ -1,0 +1,284 @@
+"""Everything a user reads: the step-by-step report (ja/en), progress, JSON and JUnit.
+
+The report is built from a :class:`~kubelesson.compare.Comparison` and, when the lesson
+was run here, the runner's records (waits, probes, ports, timings). Colour and the live
+progress line appear only on a terminal and never with ``NO_COLOR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import click
+
+from kubelesson import hints
+from kubelesson.compare import Comparison, StepResult
+from kubelesson.lesson import Lesson, Step, Wait
+from kubelesson.messages import say
+from kubelesson.runner import RunResult, StepRecord
+from kubelesson.sandbox import Target
+
+JSON_SCHEMA = "kubelesson.report/v1"
+MARKS = {"pass": "✓", "fail": "✗", "missing": "✗", "extra": "·", "skipped": "-"}
+COLOURS = {"pass": "green", "fail": "red", "missing": "red", "extra": "yellow", "skipped": "yellow"}
+
+
+def use_colour(stream: IO[str]) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One line of the report: a compared transcript entry with what the runner saw."""
+
+    result: StepResult
+    record: StepRecord | None
+    hint: hints.Hint | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return self.record.seconds if self.record else 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    lesson: Lesson
+    comparison: Comparison
+    steps: tuple[StepView, ...]
+    run: RunResult | None = None
+    skipped: tuple[Step, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed and not self.skipped
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for view in self.steps if view.result.verdict in ("fail", "missing")) + len(self.skipped)
+
+    @property
+    def seconds(self) -> float:
+        return self.run.seconds if self.run else 0.0
+
+
+def _records_by_entry(run: RunResult | None) -> list[StepRecord]:
+    """The runner record behind each actual transcript entry (a probe shares its step's)."""
+    if run is None:
+        return []
+    return [record for record in run.records for _ in record.entries]
+
+
+def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str, ...]:
+    if record is None or not first_entry:
+        return ()
+    notes = []
+    if record.wait:
+        what = f"{record.wait.wait.condition} {record.wait.wait.target}"
+        if record.wait.ok:
+            notes.append(say(lang, "report.waited", seconds=record.wait.seconds, what=what))
+        else:
+            notes.append(say(lang, "report.wait_failed", seconds=record.wait.seconds, what=what,
+                             status=record.wait.last_status or record.wait.message))
+    if record.port:
+        notes.append(say(lang, "report.port_moved", wanted=record.port[0], used=record.port[1]))
+    return tuple(notes)
+
+
+def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: str) -> Report:
+    records = _records_by_entry(run)
+    views = []
+    position = 0
+    seen: set[int] = set()
+    for result in comparison.steps:
+        record = None
+        if result.verdict != "missing" and position < len(records):
+            record = records[position]
+            position += 1
+        notes = _notes(record, lang, record is not None and id(record) not in seen)
+        if record is not None:
+            seen.add(id(record))
+        if record and record.probe and not record.probe.ok and result.command.startswith("curl"):
+            notes += (say(lang, "report.probe_failed", url=record.probe.url, expect=record.probe.probe.expect,
+                          detail=record.probe.detail),)
+        hint = None
+        if result.verdict in ("fail", "missing"):
+            hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
+        views.append(StepView(result, record, hint, notes))
+    skipped = run.skipped if run else ()
+    return Report(lesson, comparison, tuple(views), run, skipped)
+
+
+# --- human -----------------------------------------------------------------------------
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _step_lines(view: StepView, lang: str, colour: bool) -> list[str]:
+    verdict = view.result.verdict
+    mark = click.style(MARKS[verdict], fg=COLOURS[verdict]) if colour else MARKS[verdict]
+    lines = [f"  {mark} {view.result.command}"]
+    lines += [f"      {note}" for note in view.notes]
+    if verdict == "missing":
+        lines.append(f"      {say(lang, 'report.missing')}")
+    elif verdict == "extra":
+        lines.append(f"      {say(lang, 'report.extra')}")
+    if verdict == "fail" and view.result.diff:
+        lines.append(_indent(view.result.diff.rstrip("\n")))
+    if view.hint:
+        lines.append(f"      {say(lang, 'report.hint')}: {say(lang, 'hint.' + view.hint.kind)}")
+        lines.append(f"      {say(lang, 'report.try')}: {view.hint.try_command}")
+    return lines
+
+
+def target_line(target: Target, lang: str) -> str:
+    """Which cluster a run used, shown before anything runs (never credentials)."""
+    namespace = target.namespace
+    if target.created:
+        namespace = f"{namespace} ({say(lang, 'report.sandbox')})"
+    return say(lang, "report.target", context=target.context, server=target.server, namespace=namespace)
+
+
+def header_lines(lesson: Lesson, lang: str, target: Target | None = None) -> list[str]:
+    lines = [say(lang, "report.lesson", number=lesson.number, title=lesson.title_in(lang))]
+    if target is not None:
+        lines.append(target_line(target, lang))
+    return lines
+
+
+def human(report: Report, lang: str, *, colour: bool = False, with_header: bool = True) -> str:
+    target = report.run.target if report.run else None
+    lines = header_lines(report.lesson, lang, target) if with_header else []
+    for view in report.steps:
+        lines += _step_lines(view, lang, colour)
+    for step in report.skipped:
+        mark = click.style(MARKS["skipped"], fg=COLOURS["skipped"]) if colour else MARKS["skipped"]
+        lines.append(f"  {mark} {step.run}")
+        lines.append(f"      {say(lang, 'report.skipped')}")
+    total = len(report.steps) + len(report.skipped)
+    if report.passed:
+        summary = say(lang, "report.pass", total=total, seconds=report.seconds)
+        lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
+    else:
+        summary = say(lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds)
+        lines.append(click.style(summary, fg="red", bold=True) if colour else summary)
+    return "\n".join(lines)
+
+
+# --- machine-readable ------------------------------------------------------------------
+
+
+def as_dict(report: Report, lang: str) -> dict[str, Any]:
+    target = report.run.target if report.run else None
+    return {
+        "schema": JSON_SCHEMA,
+        "lesson": report.lesson.number,
+        "title": report.lesson.title_in(lang),
+        "passed": report.passed,
+        "context": target.context if target else None,
+        "server": target.server if target else None,
+        "namespace": target.namespace if target else None,
+        "duration": round(report.seconds, 3),
+        "steps": [_step_dict(view, lang) for view in report.steps]
+        + [{"index": None, "command": step.run, "verdict": "skipped", "expected": None, "actual": None,
+            "diff": "", "duration": 0.0, "notes": [], "hint": None} for step in report.skipped],
+        "summary": {
+            "total": len(report.steps) + len(report.skipped),
+            "failed": report.failed_count,
+        },
+    }
+
+
+def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
+    result = view.result
+    return {
+        "index": result.index,
+        "command": result.command,
+        "verdict": result.verdict,
+        "reason": result.reason,
+        "expected": result.expected,
+        "actual": result.actual,
+        "raw_actual": result.raw_actual,
+        "diff": result.diff,
+        "duration": round(view.seconds, 3),
+        "notes": list(view.notes),
+        "hint": {"kind": view.hint.kind, "text": say(lang, "hint." + view.hint.kind), "try": view.hint.try_command}
+        if view.hint
+        else None,
+    }
+
+
+def as_json(reports: Sequence[Report], lang: str) -> str:
+    if len(reports) == 1:
+        return json.dumps(as_dict(reports[0], lang), ensure_ascii=False, indent=2)
+    body = {"schema": JSON_SCHEMA, "passed": all(r.passed for r in reports),
+            "lessons": [as_dict(r, lang) for r in reports]}
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
+def as_junit(reports: Sequence[Report], lang: str) -> str:
+    suites = ET.Element("testsuites", name="kubelesson")
+    for report in reports:
+        suite = ET.SubElement(
+            suites, "testsuite", name=f"lesson {report.lesson.number}",
+            tests=str(len(report.steps) + len(report.skipped)), failures=str(report.failed_count),
+            skipped="0", time=f"{report.seconds:.3f}",
+        )
+        for view in report.steps:
+            case = ET.SubElement(suite, "testcase", classname=f"lesson{report.lesson.number}",
+                                 name=f"{view.result.index}: {view.result.command}", time=f"{view.seconds:.3f}")
+            if view.result.verdict in ("fail", "missing"):
+                failure = ET.SubElement(case, "failure", message=say(lang, "hint." + view.hint.kind)
+                                        if view.hint else view.result.verdict)
+                failure.text = view.result.diff or say(lang, "report.missing")
+        for step in report.skipped:
+            case = ET.SubElement(suite, "testcase", classname=f"lesson{report.lesson.number}", name=step.run)
+            failure = ET.SubElement(case, "failure", message=say(lang, "report.skipped"))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# --- progress (stderr, terminals only) ---------------------------------------------------
+
+
+class TerminalProgress:
+    """A single self-overwriting status line on a terminal; nothing when piped or in CI."""
+
+    def __init__(self, lang: str, stream: IO[str] | None = None) -> None:
+        self.lang = lang
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() and "CI" not in os.environ
+        self._last = 0.0
+
+    def _show(self, text: str) -> None:
+        if self.live:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            self.stream.write("\r\033[K" + text[:width])
+            self.stream.flush()
+
+    def step_started(self, index: int, step: Step) -> None:
+        self._show(say(self.lang, "report.running", command=step.run))
+
+    def waiting(self, wait: Wait, elapsed: float) -> None:
+        now = time.monotonic()
+        if now - self._last >= 0.5:
+            self._last = now
+            self._show("⏳ " + say(self.lang, "report.waiting", what=f"{wait.condition} {wait.target}", seconds=elapsed))
+
+    def step_finished(self, index: int, record: StepRecord) -> None:
+        self._show("")
+
+    def clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()

@@ -1,0 +1,306 @@
+"""Runs a lesson's steps with the real kubectl and records what it printed.
+
+Waits are kubectl's own (``kubectl wait``: a watch, so the next command runs the moment
+the condition holds), background steps are known ready from their output, and whatever
+happens, background processes are stopped and the cleanup commands run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import shlex
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kubelesson import __version__, interrupts
+from kubelesson.kubectl import Background, Kubectl, Result
+from kubelesson.lesson import Lesson, Probe, Step, Wait
+from kubelesson.normalize import Context
+from kubelesson.sandbox import Target
+from kubelesson.transcript import Entry, Transcript
+
+PORT_PAIR = re.compile(r"^(?P<local>\d+)(?P<rest>:\d+)?$")
+HANDLING = "Handling connection for "
+
+
+class Progress(Protocol):
+    """What the runner tells the user while it works (implemented by the report layer)."""
+
+    def step_started(self, index: int, step: Step) -> None: ...
+    def waiting(self, wait: Wait, elapsed: float) -> None: ...
+    def step_finished(self, index: int, record: StepRecord) -> None: ...
+
+
+class Silent:
+    def step_started(self, index: int, step: Step) -> None:
+        pass
+
+    def waiting(self, wait: Wait, elapsed: float) -> None:
+        pass
+
+    def step_finished(self, index: int, record: StepRecord) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    wait: Wait
+    ok: bool
+    seconds: float
+    message: str  # kubectl wait's own last line
+    last_status: str = ""  # the object's `kubectl get` row when the wait failed
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    probe: Probe
+    url: str  # the URL actually fetched (port substituted)
+    ok: bool
+    detail: str  # what came back: the status and a short excerpt, or the error
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int
+    step: Step
+    entries: tuple[Entry, ...]
+    seconds: float
+    wait: WaitOutcome | None = None
+    probe: ProbeOutcome | None = None
+    port: tuple[int, int] | None = None  # (lesson's port, port used) when they differ
+
+
+@dataclass(frozen=True)
+class RunResult:
+    lesson: Lesson
+    transcript: Transcript  # raw: what kubectl printed, with a header
+    records: tuple[StepRecord, ...]
+    skipped: tuple[Step, ...]  # not run because a wait before them failed
+    context: Context
+    target: Target
+    cleanup: tuple[Result, ...] = field(default=())
+
+    @property
+    def seconds(self) -> float:
+        return sum(record.seconds for record in self.records)
+
+
+# --- ports -----------------------------------------------------------------------------
+
+
+def port_is_free(port: int) -> bool:
+    """Whether kubectl could listen on 127.0.0.1:port (it also needs [::1], if present)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((host, port))
+        except OSError as exc:
+            if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 here: fine
+                continue
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def remap_ports(argv: list[str]) -> tuple[list[str], dict[int, int]]:
+    """For ``kubectl port-forward``: swap busy local ports for free ones (used -> lesson)."""
+    if "port-forward" not in argv:
+        return argv, {}
+    mapping: dict[int, int] = {}
+    result = list(argv)
+    for i, word in enumerate(argv[argv.index("port-forward") + 2 :], argv.index("port-forward") + 2):
+        match = PORT_PAIR.match(word)
+        if not match:
+            continue
+        wanted = int(match["local"])
+        if port_is_free(wanted):
+            continue
+        used = free_port()
+        mapping[used] = wanted
+        result[i] = f"{used}{match['rest'] or ':' + match['local']}"
+    return result, mapping
+
+
+def with_port(url: str, ports: dict[int, int]) -> str:
+    for used, wanted in ports.items():
+        url = re.sub(rf":{wanted}(?=/|$)", f":{used}", url)
+    return url
+
+
+# --- one step --------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, kubectl: Kubectl, *, progress: Progress, command_timeout: float = 120.0,
+                 wait_timeout: float | None = None) -> None:
+        self.kubectl = kubectl
+        self.progress = progress
+        self.command_timeout = command_timeout
+        self.wait_timeout = wait_timeout
+        self.ports: dict[int, int] = {}
+
+    def wait(self, wait: Wait) -> WaitOutcome:
+        timeout = self.wait_timeout or wait.timeout
+        started = time.monotonic()
+        proc = self.kubectl.start(["wait", f"--for={wait.condition}", wait.target, f"--timeout={timeout:g}s"])
+        try:
+            # Ticks only refresh the progress line; the exit of `kubectl wait` ends the loop at once.
+            while not proc.wait_exit(0.25):
+                self.progress.waiting(wait, time.monotonic() - started)
+                if time.monotonic() - started > timeout + 30:
+                    break
+        finally:
+            result = proc.stop(grace=1.0)
+        seconds = time.monotonic() - started
+        if result.ok:
+            return WaitOutcome(wait, True, seconds, _last_line(result.output))
+        status = self.kubectl.run(["get", wait.target, "--no-headers"], timeout=30)
+        return WaitOutcome(wait, False, seconds, _last_line(result.output), _last_line(status.output))
+
+    def run_plain(self, argv: list[str]) -> Entry:
+        result = self.kubectl.run(argv[1:], timeout=self.command_timeout)
+        return Entry(shlex.join(argv), result.output, result.exit_code)
+
+    def run_background(self, step: Step, argv: list[str]) -> tuple[tuple[Entry, ...], ProbeOutcome | None]:
+        proc = self.kubectl.start(argv[1:])
+        probe = None
+        try:
+            marker = step.ready or "Forwarding from"
+            ready = proc.wait_for(lambda lines: any(marker in line for line in lines), self.command_timeout)
+            if ready and step.probe:
+                probe = self.probe(step.probe)
+                # kubectl prints "Handling connection" when it accepts; wait for the line so
+                # the transcript does not depend on which thread was faster.
+                proc.wait_for(lambda lines: any(HANDLING in line for line in lines), 2.0)
+        finally:
+            result = proc.stop()
+        entries = [Entry(shlex.join(argv), result.output, result.exit_code)]
+        if step.probe:
+            entries.append(self.probe_entry(step.probe, probe))
+        return tuple(entries), probe
+
+    def probe(self, probe: Probe) -> ProbeOutcome:
+        url = with_port(probe.url, self.ports)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+        try:
+            with opener.open(url, timeout=probe.timeout) as response:
+                body = response.read(1 << 20).decode("utf-8", "replace")
+                ok = probe.expect in body
+                return ProbeOutcome(probe, url, ok, f"HTTP {response.status}: {_excerpt(body)}")
+        except urllib.error.HTTPError as exc:
+            return ProbeOutcome(probe, url, False, f"HTTP {exc.code}")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return ProbeOutcome(probe, url, False, str(reason))
+
+    def probe_entry(self, probe: Probe, outcome: ProbeOutcome | None) -> Entry:
+        """The probe as the shell command a learner would type to check the same thing."""
+        url = outcome.url if outcome else with_port(probe.url, self.ports)
+        command = f"curl -s {url} | grep -o {shlex.quote(probe.expect)}"
+        if outcome and outcome.ok:
+            return Entry(command, probe.expect, 0)
+        return Entry(command, "", 1)
+
+    def run_step(self, index: int, step: Step) -> StepRecord:
+        started = time.monotonic()
+        self.progress.step_started(index, step)
+        waited = self.wait(step.wait) if step.wait else None
+        argv, mapping = remap_ports(step.argv)
+        self.ports.update(mapping)
+        probe = None
+        if step.background:
+            entries, probe = self.run_background(step, argv)
+        else:
+            entries = (self.run_plain(argv),)
+        port = next(((wanted, used) for used, wanted in mapping.items()), None)
+        record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port)
+        self.progress.step_finished(index, record)
+        return record
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _excerpt(body: str) -> str:
+    title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
+    text = title.group(1) if title else body
+    return " ".join(text.split())[:80]
+
+
+# --- the whole lesson ------------------------------------------------------------------
+
+
+def header(target: Target, ports: dict[int, int]) -> tuple[tuple[str, str], ...]:
+    moved = ",".join(f"{used}->{wanted}" for used, wanted in ports.items())
+    return (
+        ("kubelesson", __version__),
+        ("kubectl-client", target.client_version),
+        ("kubectl-server", target.server_version),
+        ("context", target.context),
+        ("namespace", target.namespace),
+        ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ) + ((("ports", moved),) if moved else ())
+
+
+def context_from_header(header: tuple[tuple[str, str], ...]) -> Context:
+    """The normalization context a saved raw transcript's header describes."""
+    fields = dict(header)
+    namespace = fields.get("namespace", "default")
+    ports = {}
+    for pair in filter(None, fields.get("ports", "").split(",")):
+        used, _, wanted = pair.partition("->")
+        if used.isdigit() and wanted.isdigit():
+            ports[int(used)] = int(wanted)
+    return Context(namespaces={namespace: "default"} if namespace != "default" else {}, ports=ports)
+
+
+def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Progress | None = None,
+               wait_timeout: float | None = None) -> RunResult:
+    """Run every step in order; after a failed wait, run that step once more and stop."""
+    runner = Runner(kubectl, progress=progress or Silent(), wait_timeout=wait_timeout)
+    records: list[StepRecord] = []
+    skipped: tuple[Step, ...] = ()
+    cleanup: tuple[Result, ...] = ()
+    try:
+        with interrupts.raising():
+            for index, step in enumerate(lesson.steps, 1):
+                record = runner.run_step(index, step)
+                records.append(record)
+                if record.wait and not record.wait.ok:
+                    skipped = lesson.steps[index:]
+                    break
+    finally:
+        cleanup = run_cleanup(kubectl, lesson)
+    entries = tuple(entry for record in records for entry in record.entries)
+    namespaces = {target.namespace: "default"} if target.namespace != "default" else {}
+    return RunResult(
+        lesson=lesson,
+        transcript=Transcript(entries, header(target, runner.ports)),
+        records=tuple(records),
+        skipped=skipped,
+        context=Context(namespaces=namespaces, ports=dict(runner.ports)),
+        target=target,
+        cleanup=cleanup,
+    )
+
+
+def run_cleanup(kubectl: Kubectl, lesson: Lesson) -> tuple[Result, ...]:
+    results = []
+    with interrupts.deferred():
+        for command in lesson.cleanup:
+            with contextlib.suppress(Exception):
+                results.append(kubectl.run(shlex.split(command)[1:], timeout=60))
+    return tuple(results)

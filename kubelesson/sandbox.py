@@ -1,0 +1,263 @@
+"""Where a lesson runs: a throw-away namespace reached through a temporary kubeconfig.
+
+The temporary kubeconfig is the learner's own context, flattened, with its namespace set
+to the sandbox, so the lesson's commands run verbatim (``kubectl get pods``) and still
+cannot see or touch the learner's objects. It holds credentials, so it lives in a private
+temporary folder (0700/0600), is never printed, and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from kubelesson import interrupts
+from kubelesson.errors import (
+    ClusterUnreachable,
+    ContextNotLocal,
+    Forbidden,
+    KubelessonError,
+    NoContext,
+    ObjectsExist,
+)
+from kubelesson.kubectl import Kubectl
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+LESSON_LABEL = "kubelesson.dev/lesson"
+OWNER = "kubelesson.dev/owner"
+CREATED = "kubelesson.dev/created"
+STALE_AFTER = 3600.0  # longer than any lesson may run (timeouts are capped at 3600 s)
+
+LOCAL_CONTEXT = re.compile(
+    r"^(k3d-.*|kind-.*|minikube|docker-desktop|docker-for-desktop|rancher-desktop|orbstack"
+    r"|colima(-.*)?|kubelesson-sim.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster a run talks to, as shown to the user before anything runs."""
+
+    context: str
+    server: str  # host:port only, never credentials
+    kubeconfig: Path  # the temporary, namespaced one
+    namespace: str
+    created: bool  # True when the namespace is a sandbox kubelesson made
+    client_version: str = ""
+    server_version: str = ""
+
+
+def is_local(context: str) -> bool:
+    return bool(LOCAL_CONTEXT.match(context))
+
+
+def sandbox_name(lesson: int) -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # like Kubernetes' generated names
+    return f"kubelesson-{lesson}-" + "".join(secrets.choice(alphabet) for _ in range(5))
+
+
+def current_context(kubectl: Kubectl) -> str:
+    result = kubectl.run(["config", "current-context"], timeout=20)
+    name = result.output.strip()
+    if not result.ok or not name:
+        raise NoContext()
+    return name
+
+
+def choose_context(kubectl: Kubectl, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    name = current_context(kubectl)
+    if not is_local(name):
+        raise ContextNotLocal(context=name)
+    return name
+
+
+def flattened_config(kubectl: Kubectl, context: str) -> dict[str, Any]:
+    result = kubectl.run(
+        ["config", "view", "--flatten", "--minify", "--context", context, "-o", "json"], timeout=20
+    )
+    if not result.ok:
+        raise NoContext("error.bad_context", context=context)
+    try:
+        config: dict[str, Any] = json.loads(result.output)
+    except json.JSONDecodeError:
+        raise NoContext("error.bad_context", context=context) from None
+    if not config.get("contexts"):
+        raise NoContext("error.bad_context", context=context)
+    return config
+
+
+def server_address(config: dict[str, Any]) -> str:
+    url = config["clusters"][0]["cluster"].get("server", "")
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or url
+
+
+def namespaced(config: dict[str, Any], namespace: str) -> dict[str, Any]:
+    result = json.loads(json.dumps(config))
+    result["contexts"][0]["context"]["namespace"] = namespace
+    result["current-context"] = result["contexts"][0]["name"]
+    return result
+
+
+def write_private(folder: Path, config: dict[str, Any]) -> Path:
+    path = folder / "kubeconfig"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle)
+    return path
+
+
+def check_reachable(kubectl: Kubectl, server: str) -> tuple[str, str]:
+    """kubectl's and the server's versions, or ClusterUnreachable naming the address."""
+    result = kubectl.run(["version", "-o", "json", "--request-timeout=10s"], timeout=30)
+    try:
+        info = json.loads(result.output[result.output.index("{") : result.output.rindex("}") + 1])
+        return str(info["clientVersion"]["gitVersion"]), str(info["serverVersion"]["gitVersion"])
+    except (ValueError, KeyError):
+        raise ClusterUnreachable(server=server, detail=_last_line(result.output)) from None
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def namespace_manifest(name: str, lesson: int) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {MANAGED_BY: "kubelesson", LESSON_LABEL: str(lesson)},
+                "annotations": {OWNER: f"{socket.gethostname()}:{os.getpid()}", CREATED: str(int(time.time()))},
+            },
+        }
+    )
+
+
+def create_namespace(kubectl: Kubectl, name: str, lesson: int) -> None:
+    result = kubectl.run(["create", "-f", "-"], stdin=namespace_manifest(name, lesson), timeout=60)
+    if "(Forbidden)" in result.output:
+        raise Forbidden(action=f"create namespace {name}", detail=_last_line(result.output))
+    if not result.ok:
+        raise ClusterUnreachable(server="", detail=_last_line(result.output))
+
+
+def delete_namespace(kubectl: Kubectl, name: str) -> None:
+    kubectl.run(["delete", "namespace", name, "--ignore-not-found", "--wait=false"], timeout=60)
+
+
+def _owner_gone(annotations: dict[str, str]) -> bool:
+    host, _, pid = annotations.get(OWNER, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def stale_sandboxes(kubectl: Kubectl, now: float | None = None) -> list[str]:
+    """Sandboxes left by runs that were killed: their process is gone, or they are too old."""
+    result = kubectl.run(["get", "namespaces", "-l", f"{MANAGED_BY}=kubelesson", "-o", "json"], timeout=30)
+    if not result.ok:
+        return []
+    try:
+        items = json.loads(result.output).get("items", [])
+    except json.JSONDecodeError:
+        return []
+    now = time.time() if now is None else now
+    stale = []
+    for item in items:
+        meta = item.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        if item.get("status", {}).get("phase") == "Terminating":
+            continue
+        created = float(annotations.get(CREATED, "0") or 0)
+        if _owner_gone(annotations) or now - created > STALE_AFTER:
+            stale.append(meta["name"])
+    return stale
+
+
+def sweep(kubectl: Kubectl) -> list[str]:
+    names = stale_sandboxes(kubectl)
+    if names:
+        kubectl.run(["delete", "namespace", *names, "--ignore-not-found", "--wait=false"], timeout=60)
+    return names
+
+
+def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...]) -> list[str]:
+    if not objects:
+        return []
+    result = kubectl.run(["get", *objects, "-n", namespace, "--ignore-not-found", "-o", "name"], timeout=30)
+    return [line for line in result.output.splitlines() if "/" in line and " " not in line]
+
+
+@dataclass
+class Session:
+    """What the runner needs: a kubectl bound to the sandbox, and where it points."""
+
+    kubectl: Kubectl
+    target: Target
+    swept: list[str]
+    kept: bool = False
+
+
+@contextlib.contextmanager
+def open_sandbox(
+    user_kubectl: Kubectl,
+    *,
+    lesson: int,
+    objects: tuple[str, ...] = (),
+    context: str | None = None,
+    namespace: str | None = None,
+    keep: bool = False,
+) -> Iterator[Session]:
+    """Make the sandbox, yield a session in it, and remove it whatever happens."""
+    ctx = choose_context(user_kubectl, context)
+    config = flattened_config(user_kubectl, ctx)
+    server = server_address(config)
+    folder = Path(tempfile.mkdtemp(prefix="kubelesson-"))
+    created = False
+    name = namespace or sandbox_name(lesson)
+    try:
+        kubeconfig = write_private(folder, namespaced(config, name))
+        kubectl = user_kubectl.with_env(KUBECONFIG=str(kubeconfig))
+        client_version, server_version = check_reachable(kubectl, server)
+        swept = sweep(kubectl)
+        if namespace:
+            found = existing_objects(kubectl, namespace, objects)
+            if found:
+                raise ObjectsExist(namespace=namespace, objects=", ".join(found))
+        else:
+            create_namespace(kubectl, name, lesson)
+            created = True
+        target = Target(ctx, server, kubeconfig, name, created, client_version, server_version)
+        session = Session(kubectl, target, swept, keep)
+        yield session
+    finally:
+        with interrupts.deferred():
+            if created and not keep:
+                with contextlib.suppress(KubelessonError, OSError):
+                    delete_namespace(user_kubectl.with_env(KUBECONFIG=str(folder / "kubeconfig")), name)
+            shutil.rmtree(folder, ignore_errors=True)

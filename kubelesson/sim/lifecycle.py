@@ -1,0 +1,516 @@
+"""The simulated kubelet and scheduler: timers that move pods through their life.
+
+Pending (no node) -> scheduled -> ContainerCreating -> Running and Ready; an unknown image
+goes ErrImagePull -> ImagePullBackOff and stays; a graceful delete shows Terminating for
+a while, then the pod is gone. Each step checks the pod is still the same object (uid),
+so a pod deleted and re-created under the same name never receives stale transitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubelesson.sim import images, timeutil
+from kubelesson.sim.options import SimOptions
+from kubelesson.sim.printers import pod_status
+from kubelesson.sim.scheduler import Scheduler
+from kubelesson.sim.store import Obj, Store
+
+PODS = "pods"
+EVENTS = "events"
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    ip: str
+    index: int
+    next_ip: itertools.count[int] = field(default_factory=lambda: itertools.count(3))
+
+
+@dataclass(frozen=True)
+class LogLine:
+    time: float
+    text: str
+
+
+def _cond(type_: str, status: bool, now: str, reason: str = "", message: str = "") -> Obj:
+    cond: Obj = {
+        "type": type_,
+        "status": "True" if status else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": now,
+    }
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    return cond
+
+
+def _set_condition(pod: Obj, type_: str, status: bool, now: str, reason: str = "",
+                   message: str = "") -> None:
+    conds: list[Obj] = pod.setdefault("status", {}).setdefault("conditions", [])
+    for i, cond in enumerate(conds):
+        if cond.get("type") == type_:
+            if cond.get("status") == ("True" if status else "False") and not reason:
+                return
+            conds[i] = _cond(type_, status, now, reason, message)
+            return
+    conds.append(_cond(type_, status, now, reason, message))
+
+
+def _ordered_conditions(pod: Obj) -> None:
+    order = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
+             "PodScheduled"]
+    conds = pod.get("status", {}).get("conditions") or []
+    conds.sort(key=lambda c: order.index(c["type"]) if c["type"] in order else len(order))
+
+
+class Lifecycle:
+    def __init__(self, store: Store, options: SimOptions, nodes: list[NodeInfo]) -> None:
+        self.store = store
+        self.options = options
+        self.nodes = nodes
+        self.scheduler = Scheduler()
+        self._lock = threading.Lock()
+        self._rr = itertools.count()
+        self.transitions: list[dict[str, Any]] = []
+        self.logs: dict[tuple[str, str], list[LogLine]] = {}  # (pod uid, container) -> lines
+        self.on_removed: Callable[[str], None] = lambda namespace: None
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def _record(self, pod: Obj, what: str | None = None) -> None:
+        status = pod.get("status", {})
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        entry = {
+            "time": time.time(),
+            "namespace": pod["metadata"].get("namespace", ""),
+            "pod": pod["metadata"]["name"],
+            "phase": status.get("phase", ""),
+            "status": what or pod_status(pod),
+            "ready": ready,
+        }
+        with self._lock:
+            self.transitions.append(entry)
+
+    def event(self, obj: Obj, reason: str, message: str, *, type_: str = "Normal",
+              component: str = "kubelet", field_path: str = "") -> None:
+        """Record an Event about `obj`, counting repeats as the real event recorder does."""
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or "default"
+        now = timeutil.now()
+        stamp = timeutil.rfc3339(now)
+        digest = hashlib.sha1(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()
+        name = f"{meta['name']}.{digest[:16]}"
+
+        def bump(ev: Obj) -> Obj:
+            ev["count"] = int(ev.get("count", 1)) + 1
+            ev["lastTimestamp"] = stamp
+            return ev
+
+        if self.store.mutate(EVENTS, ns, name, bump) is not None:
+            return
+        involved: Obj = {
+            "kind": obj.get("kind", "Pod"),
+            "namespace": ns,
+            "name": meta["name"],
+            "uid": meta.get("uid", ""),
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
+        if field_path:
+            involved["fieldPath"] = field_path
+        host = obj.get("spec", {}).get("nodeName", "") if component == "kubelet" else ""
+        source: Obj = {"component": component}
+        if host:
+            source["host"] = host
+        ev: Obj = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "type": type_,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": host,
+        }
+        try:
+            self.store.create(EVENTS, ev)
+        except Exception:  # a concurrent identical event: count it instead
+            self.store.mutate(EVENTS, ns, name, bump)
+
+    # -- transitions -----------------------------------------------------------------
+    def _step(self, pod: Obj, delay: float, fn: Callable[[Obj], None]) -> None:
+        """Run fn on the pod after `delay`, only if it is still the same, live pod."""
+        meta = pod["metadata"]
+        ns, name, uid = meta.get("namespace", ""), meta["name"], meta["uid"]
+
+        def run() -> None:
+            current = self.store.get(PODS, ns, name)
+            if current is None or current["metadata"].get("uid") != uid:
+                return
+            if current["metadata"].get("deletionTimestamp"):
+                return
+            fn(current)
+
+        self.scheduler.call_later(delay, run)
+
+    def _update(self, pod: Obj, change: Callable[[Obj], None]) -> Obj | None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+
+        def apply(current: Obj) -> Obj | None:
+            if current["metadata"].get("uid") != uid:
+                return None
+            change(current)
+            _ordered_conditions(current)
+            return current
+
+        updated = self.store.mutate(PODS, meta.get("namespace", ""), meta["name"], apply)
+        if updated is not None and updated["metadata"].get("uid") == uid:
+            self._record(updated)
+        return updated
+
+    def pod_created(self, pod: Obj) -> None:
+        self._record(pod)
+        if pod.get("spec", {}).get("nodeName"):
+            self._step(pod, 0, self._assigned)
+        else:
+            self._step(pod, self.options.pending_seconds, self._schedule)
+
+    def _schedule(self, pod: Obj) -> None:
+        now = timeutil.rfc3339(timeutil.now())
+        if not self.options.nodes_ready:
+            count = len(self.nodes)
+            message = (
+                f"0/{count} nodes are available: {count} node(s) had untolerated taint "
+                "{node.kubernetes.io/not-ready: }. preemption: "
+                f"0/{count} nodes are available: {count} Preemption is not helpful for "
+                "scheduling."
+            )
+
+            def unschedulable(p: Obj) -> None:
+                _set_condition(p, "PodScheduled", False, now, "Unschedulable", message)
+
+            self._update(pod, unschedulable)
+            self.event(pod, "FailedScheduling", message, type_="Warning",
+                       component="default-scheduler")
+            return
+        node = self.nodes[next(self._rr) % len(self.nodes)]
+
+        def bind(p: Obj) -> None:
+            p["spec"]["nodeName"] = node.name
+
+        bound = self._update(pod, bind)
+        if bound is None:
+            return
+        ns = pod["metadata"].get("namespace", "")
+        self.event(bound, "Scheduled",
+                   f"Successfully assigned {ns}/{pod['metadata']['name']} to {node.name}",
+                   component="default-scheduler")
+        self._assigned(bound)
+
+    def _node(self, name: str) -> NodeInfo:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return self.nodes[0]
+
+    def _assigned(self, pod: Obj) -> None:
+        """The kubelet picked the pod up: ContainerCreating, then start the containers."""
+        now = timeutil.rfc3339(timeutil.now())
+        node = self._node(pod["spec"]["nodeName"])
+
+        def creating(p: Obj) -> None:
+            status = p.setdefault("status", {})
+            status["phase"] = "Pending"
+            status["hostIP"] = node.ip
+            status["hostIPs"] = [{"ip": node.ip}]
+            status["startTime"] = now
+            _set_condition(p, "PodReadyToStartContainers", False, now)
+            _set_condition(p, "Initialized", True, now)
+            _set_condition(p, "Ready", False, now, "ContainersNotReady",
+                           self._not_ready_message(p))
+            _set_condition(p, "ContainersReady", False, now, "ContainersNotReady",
+                           self._not_ready_message(p))
+            _set_condition(p, "PodScheduled", True, now)
+            status["containerStatuses"] = [
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "lastState": {},
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                    "volumeMounts": [
+                        {"mountPath": m.get("mountPath", ""), "name": m.get("name", ""),
+                         "readOnly": True, "recursiveReadOnly": "Disabled"}
+                        for m in c.get("volumeMounts") or []
+                    ],
+                }
+                for c in p["spec"].get("containers") or []
+            ]
+
+        updated = self._update(pod, creating)
+        if updated is None:
+            return
+        for c in updated["spec"].get("containers") or []:
+            self.event(updated, "Pulling", f'Pulling image "{c.get("image", "")}"',
+                       field_path=f"spec.containers{{{c['name']}}}")
+        self._step(updated, self.options.creating_seconds, self._start)
+
+    @staticmethod
+    def _not_ready_message(pod: Obj) -> str:
+        names = [c["name"] for c in pod["spec"].get("containers") or []]
+        return f"containers with unready status: [{' '.join(names)}]"
+
+    def _pod_ip(self, node: NodeInfo) -> str:
+        with self._lock:
+            return f"10.42.{node.index}.{next(node.next_ip) % 250 + 3}"
+
+    def _start(self, pod: Obj) -> None:
+        """Pull finished: start known images, fail unknown ones."""
+        t = timeutil.now()
+        now = timeutil.rfc3339(t)
+        node = self._node(pod["spec"]["nodeName"])
+        ip = pod.get("status", {}).get("podIP") or self._pod_ip(node)
+        containers = pod["spec"].get("containers") or []
+        outcome: dict[str, str] = {}
+        for c in containers:
+            image = images.lookup(c.get("image", ""))
+            if image is None:
+                outcome[c["name"]] = "pull-failed"
+            elif not image.runs_forever and not (c.get("command") or c.get("args")):
+                outcome[c["name"]] = "completed"
+            else:
+                outcome[c["name"]] = "running"
+                self.logs[(pod["metadata"]["uid"], c["name"])] = [
+                    LogLine(t + i * 0.001, line) for i, line in enumerate(image.logs(t))
+                ]
+
+        def started(p: Obj) -> None:
+            status = p["status"]
+            status["podIP"] = ip
+            status["podIPs"] = [{"ip": ip}]
+            _set_condition(p, "PodReadyToStartContainers", True, now)
+            for cs in status.get("containerStatuses") or []:
+                spec_image = next(
+                    (c.get("image", "") for c in containers if c["name"] == cs["name"]), ""
+                )
+                result = outcome.get(cs["name"], "running")
+                if result == "pull-failed":
+                    cs["state"] = {"waiting": {"reason": "ErrImagePull",
+                                               "message": self._pull_error(spec_image)}}
+                    continue
+                cs["image"] = images.full_reference(spec_image)
+                cs["imageID"] = images.image_id(spec_image)
+                cs["containerID"] = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
+                cs["started"] = result == "running"
+                if result == "running":
+                    cs["ready"] = True
+                    cs["state"] = {"running": {"startedAt": now}}
+                else:
+                    cs["ready"] = False
+                    cs["state"] = {"terminated": {
+                        "exitCode": 0, "reason": "Completed", "startedAt": now,
+                        "finishedAt": now, "containerID": cs["containerID"],
+                    }}
+            all_ready = all(o == "running" for o in outcome.values())
+            if all_ready:
+                status["phase"] = "Running"
+                _set_condition(p, "Ready", True, now)
+                _set_condition(p, "ContainersReady", True, now)
+            elif all(o == "completed" for o in outcome.values()) and p["spec"].get(
+                "restartPolicy"
+            ) in ("Never", "OnFailure"):
+                status["phase"] = "Succeeded"
+                _set_condition(p, "Ready", False, now, "PodCompleted")
+                _set_condition(p, "ContainersReady", False, now, "PodCompleted")
+            elif any(o != "pull-failed" for o in outcome.values()):
+                status["phase"] = "Running"
+
+        updated = self._update(pod, started)
+        if updated is None:
+            return
+        for c in containers:
+            fp = f"spec.containers{{{c['name']}}}"
+            ref = c.get("image", "")
+            if outcome[c["name"]] == "pull-failed":
+                self.event(updated, "Failed", f'Failed to pull image "{ref}": '
+                           + self._pull_error(ref), type_="Warning", field_path=fp)
+                self.event(updated, "Failed", "Error: ErrImagePull", type_="Warning",
+                           field_path=fp)
+                continue
+            image = images.lookup(ref)
+            took = f"{self.options.creating_seconds:.3f}s"
+            size = image.size if image else 0
+            self.event(updated, "Pulled", f'Successfully pulled image "{ref}" in {took} '
+                       f"({took} including waiting). Image size: {size} bytes.",
+                       field_path=fp)
+            self.event(updated, "Created", f"Created container: {c['name']}", field_path=fp)
+            self.event(updated, "Started", f"Started container {c['name']}", field_path=fp)
+        if "pull-failed" in outcome.values():
+            self._step(updated, self.options.backoff_seconds, self._back_off)
+        elif "completed" in outcome.values() and updated["spec"].get("restartPolicy",
+                                                                       "Always") == "Always":
+            self._step(updated, self.options.backoff_seconds, self._crash_loop)
+
+    @staticmethod
+    def _pull_error(ref: str) -> str:
+        full, _ = images.split_reference(ref)
+        target = images.full_reference(ref)
+        return (
+            f'failed to pull and unpack image "{target}": failed to resolve reference '
+            f'"{target}": pull access denied, repository does not exist or may require '
+            f"authorization: server message: insufficient_scope: authorization failed"
+        ) if full.startswith("docker.io/") else (
+            f'failed to pull and unpack image "{target}": failed to resolve reference '
+            f'"{target}": not found'
+        )
+
+    def _back_off(self, pod: Obj) -> None:
+        def backoff(p: Obj) -> None:
+            for cs in p["status"].get("containerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason") == "ErrImagePull":
+                    image = next((c.get("image", "") for c in p["spec"]["containers"]
+                                  if c["name"] == cs["name"]), "")
+                    cs["state"] = {"waiting": {"reason": "ImagePullBackOff",
+                                               "message": f'Back-off pulling image "{image}"'}}
+
+        updated = self._update(pod, backoff)
+        if updated is None:
+            return
+        for c in updated["spec"].get("containers") or []:
+            if images.lookup(c.get("image", "")) is None:
+                fp = f"spec.containers{{{c['name']}}}"
+                self.event(updated, "BackOff", f'Back-off pulling image "{c.get("image", "")}"',
+                           field_path=fp)
+                self.event(updated, "Failed", "Error: ImagePullBackOff", type_="Warning",
+                           field_path=fp)
+
+    def _crash_loop(self, pod: Obj) -> None:
+        """A container whose command exits at once under restartPolicy Always."""
+        def crash(p: Obj) -> None:
+            for cs in p["status"].get("containerStatuses") or []:
+                term = (cs.get("state") or {}).get("terminated")
+                if term:
+                    cs["lastState"] = {"terminated": term}
+                    cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+                    cs["state"] = {"waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off 10s restarting failed container={cs['name']} "
+                                   f"pod={p['metadata']['name']}_{p['metadata']['namespace']}"
+                                   f"({p['metadata']['uid']})",
+                    }}
+
+        updated = self._update(pod, crash)
+        if updated is not None:
+            for c in updated["spec"].get("containers") or []:
+                self.event(updated, "BackOff", "Back-off restarting failed container "
+                           f"{c['name']} in pod {updated['metadata']['name']}_"
+                           f"{updated['metadata']['namespace']}({updated['metadata']['uid']})",
+                           type_="Warning", field_path=f"spec.containers{{{c['name']}}}")
+
+    def images_changed(self, pod: Obj, changed: list[str]) -> None:
+        """A live pod's container image was patched: the kubelet restarts that container."""
+        if not pod.get("spec", {}).get("nodeName") or not changed:
+            return
+        now = timeutil.rfc3339(timeutil.now())
+        for name in changed:
+            self.event(pod, "Killing", f"Container {name} definition changed, will be restarted",
+                       field_path=f"spec.containers{{{name}}}")
+
+        def restarting(p: Obj) -> None:
+            for cs in p["status"].get("containerStatuses") or []:
+                if cs["name"] not in changed:
+                    continue
+                running = (cs.get("state") or {}).get("running")
+                if running:
+                    cs["lastState"] = {"terminated": {
+                        "exitCode": 0, "reason": "Completed", "startedAt": running["startedAt"],
+                        "finishedAt": now, "containerID": cs.get("containerID", ""),
+                    }}
+                    cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
+                cs["ready"] = False
+                cs["started"] = False
+                cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
+            _set_condition(p, "Ready", False, now, "ContainersNotReady",
+                           self._not_ready_message(p))
+            _set_condition(p, "ContainersReady", False, now, "ContainersNotReady",
+                           self._not_ready_message(p))
+
+        updated = self._update(pod, restarting)
+        if updated is not None:
+            self._step(updated, self.options.creating_seconds, self._start)
+
+    # -- deletion ----------------------------------------------------------------------
+    def terminate(self, pod: Obj, grace: float) -> None:
+        """Graceful delete: the kubelet stops the containers, then the pod object goes."""
+        meta = pod["metadata"]
+        ns, name, uid = meta.get("namespace", ""), meta["name"], meta["uid"]
+        self._record(pod, "Terminating")
+        for c in pod["spec"].get("containers") or []:
+            if ((next((cs for cs in pod.get("status", {}).get("containerStatuses") or []
+                       if cs["name"] == c["name"]), {}).get("state") or {}).get("running")):
+                self.event(pod, "Killing", f"Stopping container {c['name']}",
+                           field_path=f"spec.containers{{{c['name']}}}")
+
+        def stopped() -> None:
+            current = self.store.get(PODS, ns, name)
+            if current is None or current["metadata"].get("uid") != uid:
+                return
+            now = timeutil.rfc3339(timeutil.now())
+
+            def stop_containers(p: Obj) -> None:
+                for cs in p.get("status", {}).get("containerStatuses") or []:
+                    running = (cs.get("state") or {}).get("running")
+                    if running:
+                        cs["state"] = {"terminated": {
+                            "exitCode": 0, "reason": "Completed",
+                            "startedAt": running.get("startedAt"), "finishedAt": now,
+                            "containerID": cs.get("containerID", ""),
+                        }}
+                    cs["ready"] = False
+                    cs["started"] = False
+                if p.get("status", {}).get("conditions"):
+                    _set_condition(p, "Ready", False, now, "PodCompleted")
+                    _set_condition(p, "ContainersReady", False, now, "PodCompleted")
+                    _set_condition(p, "PodReadyToStartContainers", False, now)
+
+            self._update(current, stop_containers)
+            self.remove(current)
+
+        self.scheduler.call_later(min(self.options.terminating_seconds, grace), stopped)
+
+    def remove(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        ns = meta.get("namespace", "")
+        final = self.store.delete(PODS, ns, meta["name"])
+        if final is not None:
+            self._record(final, "Deleted")
+            for key in [k for k in self.logs if k[0] == meta.get("uid")]:
+                del self.logs[key]
+            self.on_removed(ns)

@@ -1,0 +1,33 @@
+"""Tunable behaviour of one simulated cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """Timings and identity of the simulated cluster.
+
+    The defaults are short but non-zero so that clients really have to wait for the
+    pod to converge, as they do on a real cluster.
+    """
+
+    pending_seconds: float = 0.3  # unscheduled Pending before a node is chosen
+    creating_seconds: float = 0.7  # ContainerCreating (image pull + start)
+    terminating_seconds: float = 1.0  # how long a deleted pod shows Terminating
+    kube_version: str = "v1.32.4"  # what /version reports (drives the 1.32 dispatcher's choice)
+    nodes_ready: bool = True  # False: no node is Ready, pods stay Pending
+    backoff_seconds: float = 1.0  # ErrImagePull -> ImagePullBackOff, and crash back-off
+    agents: int = 3  # agent nodes besides the one server node
+    node_prefix: str = "kubelesson-sim"  # node names say what they are
+    watch_log_size: int = 10_000  # events kept for resourceVersion-based watch resumption
+
+    @property
+    def minor(self) -> int:
+        """The minor version number, e.g. 32 for v1.32.4 (0 if unparsable)."""
+        parts = self.kube_version.lstrip("v").split(".")
+        try:
+            return int(parts[1])
+        except (IndexError, ValueError):
+            return 0

@@ -1,0 +1,548 @@
+"""`kubectl port-forward` into a simulated pod.
+
+The simulator's request handler calls `serve_portforward` for
+`/api/v1/namespaces/{ns}/pods/{name}/portforward` once it knows the pod exists. This module
+answers the upgrade itself (a WebSocket carrying SPDY, which newer kubectl tries first, or a
+raw SPDY/3.1 upgrade), then runs the port-forward session on the connection until the client
+goes away:
+
+* kubectl opens two streams per local TCP connection, an *error* stream and a *data* stream,
+  tied together by the `requestid` header; every SYN_STREAM gets a SYN_REPLY.
+* Each complete pair is connected to the pod's app on the requested port (an in-process
+  `Backend` on one end of a socket pair, run in its own thread); bytes flow as DATA frames.
+* A port nothing listens on gets kubelet's error text on the error stream, which makes kubectl
+  print it and exit with "lost connection to pod".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kubelesson.sim import spdy
+from kubelesson.sim.backends import Backend, backend_for
+from kubelesson.sim.websocket import WebSocketError, WebSocketStream, handshake_response
+
+log = logging.getLogger(__name__)
+
+PORTFORWARD_PROTOCOL = "portforward.k8s.io"
+WEBSOCKET_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+SPDY_UPGRADE = "SPDY/3.1"
+
+# kubectl caps nothing here, but a pod's app is tiny: DATA frames of this size are plenty.
+CHUNK = 32 * 1024
+# One session serving more local connections than this at once is a runaway client.
+MAX_FORWARDS = 512
+
+
+# --- transports ------------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    """The upgraded connection as a byte pipe: `recv` returns b"" at end of stream."""
+
+    def recv(self) -> bytes: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SocketTransport:
+    """Raw SPDY after `Upgrade: SPDY/3.1`. Reads go through the handler's buffered reader,
+    which may already hold bytes the client sent right behind its request."""
+
+    def __init__(self, reader: Any, conn: socket.socket) -> None:
+        self._reader = reader
+        self._conn = conn
+
+    def recv(self) -> bytes:
+        try:
+            data: bytes = self._reader.read1(CHUNK)
+        except (OSError, ValueError):  # ValueError: the reader was closed under us
+            return b""
+        return data
+
+    def send(self, data: bytes) -> None:
+        self._conn.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.shutdown(socket.SHUT_RDWR)
+
+
+class WebSocketTransport:
+    """SPDY inside binary WebSocket messages (the tunnel of kubectl 1.31+)."""
+
+    def __init__(self, reader: Any, conn: socket.socket) -> None:
+        self._conn = conn
+        self._ws = WebSocketStream(reader, conn.sendall)
+
+    def recv(self) -> bytes:
+        try:
+            return self._ws.recv()
+        except (OSError, ValueError):
+            return b""
+
+    def send(self, data: bytes) -> None:
+        self._ws.send(data)
+
+    def close(self) -> None:
+        self._ws.close()
+        with contextlib.suppress(OSError):
+            self._conn.shutdown(socket.SHUT_RDWR)
+
+
+# --- the pod's apps --------------------------------------------------------------------------
+
+_apps_lock = threading.Lock()
+# (pod uid, port) -> the running app; one instance per pod so state (redis keys) persists
+# across connections and a re-created pod (new uid) starts empty.
+_apps: dict[tuple[str, int], Backend | None] = {}
+
+
+def app_for(pod: Mapping[str, Any], port: int) -> Backend | None:
+    """The app listening on `port` in `pod`, or None if no container listens there."""
+    key = (str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name")), port)
+    with _apps_lock:
+        if key not in _apps:
+            _apps[key] = _first_backend(pod, port)
+        return _apps[key]
+
+
+def _first_backend(pod: Mapping[str, Any], port: int) -> Backend | None:
+    containers = _get(pod, "spec", "containers") or []
+    for container in containers:
+        image = container.get("image") if isinstance(container, Mapping) else None
+        if isinstance(image, str) and (backend := backend_for(image, port)) is not None:
+            return backend
+    return None
+
+
+def _get(obj: Mapping[str, Any], *path: str) -> Any:
+    value: Any = obj
+    for name in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
+
+
+def sandbox_id(pod: Mapping[str, Any]) -> str:
+    """A stable 64-hex id standing in for the pod sandbox id containerd puts in its errors."""
+    seed = str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name"))
+    return hashlib.sha256(f"sandbox:{seed}".encode()).hexdigest()
+
+
+def _netns(pod: Mapping[str, Any]) -> str:
+    raw = hashlib.sha256(f"netns:{sandbox_id(pod)}".encode()).hexdigest()
+    return f"/var/run/netns/cni-{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
+
+
+def refused_message(pod: Mapping[str, Any], port: int) -> str:
+    """What kubelet (with containerd) writes on the error stream when nothing listens on the
+    port. The text, trailing space included, is what real clusters print."""
+    sandbox = sandbox_id(pod)
+    return (
+        f"error forwarding port {port} to pod {sandbox}, uid : failed to execute portforward"
+        f' in network namespace "{_netns(pod)}": failed to connect to localhost:{port} inside'
+        f' namespace "{sandbox}", IPv4: dial tcp4 127.0.0.1:{port}: connect: connection refused'
+        " IPv6 dial tcp6: address localhost: no suitable address found "
+    )
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Stream:
+    stream_id: int
+    kind: str  # "error" or "data"
+    request_id: str
+    port_header: str
+    reset: bool = False  # the client reset it: send nothing more on it
+    fin_sent: bool = False
+    forward: _Forward | None = None
+
+
+@dataclass(eq=False)  # identity semantics: kept in a set of active forwards
+class _Forward:
+    """One forwarded TCP connection: an error stream, a data stream and the pod-side socket."""
+
+    error: _Stream | None = None
+    data: _Stream | None = None
+    sock: socket.socket | None = None
+    # DATA (and a FIN) that arrived before the pod side was connected.
+    early: list[bytes] = field(default_factory=list)
+    early_fin: bool = False
+
+
+class Session:
+    """Runs one port-forward connection. `run` reads frames on the calling thread; each
+    forwarded connection gets a pump thread (pod → client) and an app thread."""
+
+    def __init__(self, transport: Transport, pod: Mapping[str, Any]) -> None:
+        self._transport = transport
+        self._pod = pod
+        self._codec = spdy.HeaderCodec()
+        self._reader = spdy.FrameReader(self._codec)
+        # Compressing headers and writing must happen under one lock: the zlib stream's
+        # blocks have to reach the client in the order they were made.
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._streams: dict[int, _Stream] = {}
+        self._pending: dict[str, _Forward] = {}
+        self._active: set[_Forward] = set()
+        self._last_stream_id = 0
+        self._closed = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._read_loop()
+        except spdy.ProtocolError as exc:
+            log.info("port-forward: closing session on protocol error: %s", exc)
+            self._send_quietly(spdy.encode_goaway(self._last_stream_id, spdy.GOAWAY_PROTOCOL_ERROR))
+        except WebSocketError as exc:
+            log.info("port-forward: closing session on WebSocket error: %s", exc)
+        except OSError as exc:
+            log.debug("port-forward: connection lost: %s", exc)
+        finally:
+            self._shutdown()
+
+    def _read_loop(self) -> None:
+        while not self._closed.is_set():
+            data = self._transport.recv()
+            if not data:
+                return
+            self._reader.feed(data)
+            for frame in self._reader.frames():
+                if not self._dispatch(frame):
+                    return
+
+    def _dispatch(self, frame: spdy.Frame) -> bool:
+        """Handle one frame; False ends the session."""
+        if isinstance(frame, spdy.DataFrame):
+            self._on_data(frame)
+        elif isinstance(frame, spdy.SynStream):
+            self._on_syn_stream(frame)
+        elif isinstance(frame, spdy.RstStream):
+            self._on_rst(frame)
+        elif isinstance(frame, spdy.Ping):
+            # Odd ids are the client's pings; even ones would answer pings of ours (none).
+            if frame.ping_id % 2 == 1:
+                self._send(lambda: spdy.encode_ping(frame.ping_id))
+        elif isinstance(frame, spdy.GoAway):
+            return False
+        # SETTINGS, WINDOW_UPDATE, HEADERS, SYN_REPLY: nothing to do (no flow control here).
+        return True
+
+    # -- writing --
+
+    def _send(self, build: Callable[[], bytes]) -> bool:
+        """Build and write a frame atomically; False (and the session ends) if writing fails."""
+        with self._write_lock:
+            if self._closed.is_set():
+                return False
+            try:
+                self._transport.send(build())
+            except OSError:
+                self._closed.set()
+                return False
+        return True
+
+    def _send_quietly(self, frame: bytes) -> None:
+        self._send(lambda: frame)
+
+    def _send_on(self, stream: _Stream, data: bytes, *, fin: bool = False) -> bool:
+        """DATA on a stream unless the client reset it or we already finished it."""
+        with self._state_lock:
+            if stream.reset or stream.fin_sent:
+                return False
+            if fin:
+                stream.fin_sent = True
+        return self._send(lambda: spdy.encode_data(stream.stream_id, data, fin=fin))
+
+    # -- streams --
+
+    def _on_syn_stream(self, frame: spdy.SynStream) -> None:
+        stream_id = frame.stream_id
+        if stream_id == 0 or stream_id % 2 == 0 or stream_id in self._streams:
+            # Only the client opens streams (odd ids), each id once.
+            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
+            return
+        self._last_stream_id = max(self._last_stream_id, stream_id)
+        self._send(lambda: spdy.encode_syn_reply(self._codec, stream_id))
+        kind = frame.headers.get("streamtype", "")
+        if kind not in ("error", "data"):
+            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
+            return
+        request_id = frame.headers.get("requestid") or _legacy_request_id(stream_id, kind)
+        stream = _Stream(stream_id, kind, request_id, frame.headers.get("port", ""))
+        self._streams[stream_id] = stream
+        self._attach(stream)
+        if frame.fin:
+            self._on_data(spdy.DataFrame(stream_id, spdy.FLAG_FIN, b""))
+
+    def _attach(self, stream: _Stream) -> None:
+        """Put the stream into its pair; start forwarding once both halves are there."""
+        pair = self._pending.setdefault(stream.request_id, _Forward())
+        if getattr(pair, stream.kind) is not None:
+            # A second stream of the same kind for one request: kubelet rejects it too.
+            self._send(lambda: spdy.encode_rst_stream(stream.stream_id, spdy.RST_PROTOCOL_ERROR))
+            del self._streams[stream.stream_id]
+            return
+        setattr(pair, stream.kind, stream)
+        stream.forward = pair
+        if pair.error is not None and pair.data is not None:
+            del self._pending[stream.request_id]
+            self._start(pair)
+
+    def _start(self, pair: _Forward) -> None:
+        assert pair.error is not None and pair.data is not None
+        port = _parse_port(pair.data.port_header)
+        if port is None:
+            self._fail(pair, f"unable to parse {pair.data.port_header!r} as a port")
+            return
+        app = app_for(self._pod, port)
+        if app is None:
+            self._fail(pair, refused_message(self._pod, port))
+            return
+        if len(self._active) >= MAX_FORWARDS:
+            self._fail(pair, "too many forwarded connections in this session")
+            return
+        ours, theirs = socket.socketpair()
+        with self._state_lock:
+            pair.sock = ours
+            self._active.add(pair)
+        _spawn(f"pf-app-{port}", lambda: _run_app(app, theirs))
+        for chunk in pair.early:
+            self._to_pod(pair, chunk)
+        pair.early.clear()
+        if pair.early_fin:
+            _half_close(ours)
+        _spawn(f"pf-pump-{port}", lambda: self._pump(pair, ours))
+
+    def _fail(self, pair: _Forward, message: str) -> None:
+        """Report a failure the way kubelet does: the text on the error stream, then both
+        streams finished."""
+        assert pair.error is not None and pair.data is not None
+        self._send_on(pair.error, message.encode("utf-8"))
+        self._send_on(pair.error, b"", fin=True)
+        self._send_on(pair.data, b"", fin=True)
+
+    def _pump(self, pair: _Forward, sock: socket.socket) -> None:
+        """Pod → client. When the pod side ends, finish the data stream, then the error stream
+        (kubectl waits for the error stream to end before it forgets the connection)."""
+        assert pair.error is not None and pair.data is not None
+        try:
+            while True:
+                try:
+                    chunk = sock.recv(CHUNK)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                if not self._send_on(pair.data, chunk) and self._closed.is_set():
+                    break
+            self._send_on(pair.data, b"", fin=True)
+            self._send_on(pair.error, b"", fin=True)
+        finally:
+            with self._state_lock:
+                self._active.discard(pair)
+            sock.close()
+
+    # -- client frames on streams --
+
+    def _on_data(self, frame: spdy.DataFrame) -> None:
+        stream = self._streams.get(frame.stream_id)
+        if stream is None:
+            self._send(lambda: spdy.encode_rst_stream(frame.stream_id, spdy.RST_INVALID_STREAM))
+            return
+        if stream.kind != "data" or stream.forward is None:
+            return  # the client only ever closes its side of the error stream
+        pair = stream.forward
+        if pair.sock is None:
+            if frame.data:
+                pair.early.append(frame.data)
+            pair.early_fin = pair.early_fin or frame.fin
+            return
+        if frame.data:
+            self._to_pod(pair, frame.data)
+        if frame.fin:
+            _half_close(pair.sock)
+
+    def _to_pod(self, pair: _Forward, data: bytes) -> None:
+        assert pair.sock is not None
+        # If the app already closed, its pump thread finishes the streams.
+        with contextlib.suppress(OSError):
+            pair.sock.sendall(data)
+
+    def _on_rst(self, frame: spdy.RstStream) -> None:
+        stream = self._streams.pop(frame.stream_id, None)
+        if stream is None:
+            return
+        with self._state_lock:
+            stream.reset = True
+        pair = stream.forward
+        if stream.kind == "data" and pair is not None and pair.sock is not None:
+            # Stop the app: its pump then sees the end and finishes the error stream.
+            with contextlib.suppress(OSError):
+                pair.sock.shutdown(socket.SHUT_RDWR)
+
+    def _shutdown(self) -> None:
+        self._closed.set()
+        with self._state_lock:
+            socks = [pair.sock for pair in self._active if pair.sock is not None]
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._transport.close()
+
+
+def _legacy_request_id(stream_id: int, kind: str) -> str:
+    # Clients older than the requestid header opened the error stream right before the data
+    # stream, so kubelet pairs data stream N with error stream N-2; do the same.
+    return str(stream_id if kind == "error" else stream_id - 2)
+
+
+def _parse_port(value: str) -> int | None:
+    if not value.isdigit():
+        return None
+    port = int(value)
+    return port if 0 < port < 65536 else None
+
+
+def _half_close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _run_app(app: Backend, sock: socket.socket) -> None:
+    try:
+        app.serve(sock)
+    except Exception:  # an app bug must not take the session down
+        log.exception("port-forward: simulated app failed")
+    finally:
+        sock.close()
+
+
+def _spawn(name: str, target: Callable[[], None]) -> None:
+    threading.Thread(target=target, name=name, daemon=True).start()
+
+
+# --- the HTTP side ---------------------------------------------------------------------------
+
+
+def serve_portforward(handler: http.server.BaseHTTPRequestHandler, pod: Mapping[str, Any]) -> None:
+    """Answer a port-forward request for an existing pod and run the session to its end.
+
+    GET with `Upgrade: websocket` → the WebSocket tunnel; POST with `Upgrade: SPDY/3.1` → raw
+    SPDY. Anything else, or a pod that cannot be forwarded to, gets a Kubernetes Status error,
+    which is what kubectl prints. The caller closes the connection afterwards.
+    """
+    handler.close_connection = True
+    refusal = _refusal(pod)
+    if refusal is not None:
+        _send_status(handler, *refusal)
+        return
+    upgrade = (handler.headers.get("Upgrade") or "").strip().lower()
+    if handler.command == "GET" and upgrade == "websocket":
+        transport = _accept_websocket(handler)
+    elif handler.command == "POST" and upgrade == SPDY_UPGRADE.lower():
+        transport = _accept_spdy(handler)
+    else:
+        _send_status(handler, 400, "BadRequest", "Upgrade request required")
+        return
+    if transport is not None:
+        Session(transport, pod).run()
+
+
+def _refusal(pod: Mapping[str, Any]) -> tuple[int, str, str] | None:
+    """Why the apiserver/kubelet would refuse to forward to this pod, if it would.
+
+    A pod without a node has nowhere to forward to (the apiserver's own check). A finished
+    pod has no sandbox left. A pod that has a node but is not Running yet (ContainerCreating,
+    ErrImagePull) has a sandbox with nothing listening, so the upgrade succeeds and every
+    connection is refused, as on a real cluster.
+    """
+    name = str(_get(pod, "metadata", "name") or "")
+    if not _get(pod, "spec", "nodeName"):
+        return 400, "BadRequest", f"pod {name} does not have a host assigned"
+    if _get(pod, "status", "phase") in ("Succeeded", "Failed"):
+        return 500, "InternalError", "sandbox container is not running"
+    return None
+
+
+def _accept_websocket(handler: http.server.BaseHTTPRequestHandler) -> Transport | None:
+    offered = _header_tokens(handler, "Sec-WebSocket-Protocol")
+    key = handler.headers.get("Sec-WebSocket-Key")
+    if WEBSOCKET_PROTOCOL.lower() not in offered or not key:
+        # kubectl falls back to the SPDY upgrade on any non-101 answer.
+        _send_status(
+            handler,
+            400,
+            "BadRequest",
+            "unable to upgrade: missing or unsupported"
+            f" subprotocol; supported: [{WEBSOCKET_PROTOCOL}]",
+        )
+        return None
+    handler.wfile.write(handshake_response(key, WEBSOCKET_PROTOCOL))
+    handler.wfile.flush()
+    return WebSocketTransport(handler.rfile, handler.connection)
+
+
+def _accept_spdy(handler: http.server.BaseHTTPRequestHandler) -> Transport | None:
+    if PORTFORWARD_PROTOCOL not in _header_tokens(handler, "X-Stream-Protocol-Version"):
+        _send_status(
+            handler,
+            403,
+            "Forbidden",
+            "unable to upgrade: unable to negotiate"
+            f" protocol: client supports [], server supports [{PORTFORWARD_PROTOCOL}]",
+        )
+        return None
+    handler.wfile.write(
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Upgrade: SPDY/3.1\r\n"
+        b"X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n"
+    )
+    handler.wfile.flush()
+    return SocketTransport(handler.rfile, handler.connection)
+
+
+def _header_tokens(handler: http.server.BaseHTTPRequestHandler, name: str) -> set[str]:
+    """All comma-separated values of a possibly repeated header, lower-cased."""
+    values = handler.headers.get_all(name) or []
+    return {token.strip().lower() for value in values for token in str(value).split(",")}
+
+
+def _send_status(
+    handler: http.server.BaseHTTPRequestHandler, code: int, reason: str, message: str
+) -> None:
+    body = json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    ).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body)
+    handler.wfile.flush()

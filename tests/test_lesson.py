@@ -1,0 +1,96 @@
+"""Lesson files: loading, strict validation with file and line, and golden rewriting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubelesson import lesson
+from kubelesson.errors import LessonFileError, LessonNotFound
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+# a comment that must survive
+lesson: 9
+title: {ja: テスト, en: Test}
+steps:
+  - run: kubectl get pods
+    wait: {for: condition=Ready, object: pod/x, timeout: 5}
+cleanup:
+  - kubectl delete pod x --ignore-not-found
+transcript: |
+  $ kubectl get pods
+  old
+"""
+
+
+def test_lesson_3_loads_with_its_steps() -> None:
+    found = lesson.load_number(ROOT, 3)
+    assert found.number == 3
+    assert found.title == {"ja": "最初のコンテナ", "en": "Your first container"}
+    runs = [step.run for step in found.steps]
+    assert runs[0] == "kubectl apply -f ./examples/3_pod.yaml"
+    assert "kubectl port-forward pod/caddy 8000:80" in runs
+    forward = found.steps[runs.index("kubectl port-forward pod/caddy 8000:80")]
+    assert forward.background and forward.probe and forward.probe.expect == "Caddy works!"
+    assert found.golden and found.golden.startswith("$ kubectl apply")
+
+
+def test_unknown_lesson_lists_what_exists(tmp_path: Path) -> None:
+    with pytest.raises(LessonNotFound) as info:
+        lesson.find(ROOT, 99)
+    assert "3" in info.value.params["available"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (GOOD.replace("    wait:", "    wiat:"), 6, "unknown key 'wiat'"),
+        (GOOD.replace("  - run: kubectl get pods\n", "  - wait: {for: delete, object: pod/x}\n    run2: x\n"), 6,
+         "unknown key 'run2'"),
+        (GOOD.replace("timeout: 5", "timeout: soon"), 6, "number of seconds"),
+        (GOOD.replace("timeout: 5", "timeout: -1"), 6, "between 0 and 3600"),
+        (GOOD.replace("run: kubectl get pods", "run: rm -rf /"), 5, "must be a kubectl command"),
+        (GOOD.replace("title: {ja: テスト, en: Test}\n", ""), 2, "lacks the required key 'title'"),
+        (GOOD.replace("lesson: 9", "lesson: nine"), 2, "whole number"),
+        (GOOD.replace("steps:\n", "steps: [\n"), 5, "not valid YAML"),
+        (GOOD.replace("condition=Ready", "ready"), 6, "is not one of"),
+    ],
+)
+def test_malformed_lesson_names_file_line_and_problem(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = tmp_path / "9.yaml"
+    with pytest.raises(LessonFileError) as info:
+        lesson.parse_lesson(text, path)
+    assert info.value.params["file"] == str(path)
+    assert info.value.params["line"] == line, info.value.params
+    assert words in info.value.params["what"]
+
+
+def test_replace_golden_keeps_everything_else() -> None:
+    new = lesson.replace_golden(GOOD, "$ kubectl get pods\nnew line\n")
+    assert new.startswith("# a comment that must survive\nlesson: 9\n")
+    assert yaml.safe_load(new)["transcript"] == "$ kubectl get pods\nnew line\n"
+    assert new.replace("  new line\n", "  old\n") == GOOD
+
+
+def test_replace_golden_appends_when_missing_and_handles_leading_spaces() -> None:
+    text = GOOD.split("transcript:")[0]
+    new = lesson.replace_golden(text, "  indented first line\nsecond\n")
+    assert yaml.safe_load(new)["transcript"] == "  indented first line\nsecond\n"
+
+
+def test_write_atomically_keeps_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "3.yaml"
+    path.write_text("old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise KeyboardInterrupt  # an interrupt at the worst moment
+
+    monkeypatch.setattr(lesson.os, "replace", broken_replace)
+    with pytest.raises(KeyboardInterrupt):
+        lesson.write_atomically(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["3.yaml"]  # no temporary file left
