@@ -139,15 +139,20 @@ def _announce(lang: str, *, quiet: bool) -> Callable[[Any], None]:
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write a JUnit XML report.")
 @click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path),
               help="On failure, write a support bundle here.")
+@click.option("--save", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save each lesson's raw transcript as DIR/N.txt (for CI artifacts).")
 @cluster_options
 @common
 def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit: Path | None,
-          bundle: Path | None, root: Path, lang: str, **kw: Any) -> int:
+          bundle: Path | None, save: Path | None, root: Path, lang: str, **kw: Any) -> int:
     """Run lesson NUMBER against the cluster and compare it with its golden transcript."""
-    from kubelesson import core, report
+    from kubelesson import core, lesson, report
 
     if (number is None) == (not all_lessons):
         raise click.UsageError("give a lesson NUMBER or --all")
+    for path in (junit, bundle):
+        if path:
+            lesson.ensure_writable(path)
     options = _options(root, **kw)
     if all_lessons:
         results = core.check_all(options, jobs, on_target=_announce(lang, quiet=True))
@@ -163,6 +168,8 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
             progress.clear()
     reports = [report.build(r.lesson, r.comparison, r.run, lang) for r in results]
     _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons)
+    if save:
+        _save_transcripts(save, results)
     failed = [r for r in results if not r.passed]
     if failed and (bundle or not as_json):
         from kubelesson import bundle as support
@@ -174,6 +181,14 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
         for result in results:
             click.echo(say(lang, "report.kept", namespace=result.run.target.namespace), err=True)
     return EXIT_MISMATCH if failed else EXIT_PASS
+
+
+def _save_transcripts(folder: Path, results: list[Any]) -> None:
+    from kubelesson import lesson, transcript
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        lesson.write_atomically(folder / f"{result.lesson.number}.txt", transcript.render(result.run.transcript))
 
 
 def _title(root: Path, number: int, lang: str) -> str:
@@ -206,6 +221,8 @@ def record(number: int, output: Path | None, update: bool, root: Path, lang: str
     """Run lesson NUMBER and print its raw transcript (or update its golden)."""
     from kubelesson import core, lesson, report, transcript
 
+    if output:
+        lesson.ensure_writable(output)
     progress = report.TerminalProgress(lang)
     try:
         found, result, changed = core.record(_options(root, **kw), number, update=update, progress=progress,

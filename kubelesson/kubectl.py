@@ -7,6 +7,7 @@ processes we mean, and is killed if kubelesson stops waiting for it for any reas
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -84,6 +85,8 @@ class Kubectl:
     def _command(self) -> Any:
         import sh  # imported here: it costs start-up time that `--help` should not pay
 
+        _prctl()  # resolved in the parent, so the child only makes the call
+
         return sh.Command(self.path)
 
     def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None) -> Result:
@@ -103,6 +106,7 @@ class Kubectl:
             _bg=True,
             _bg_exc=False,
             _new_session=True,
+            _preexec_fn=_die_with_parent,
             _timeout=timeout,
             _timeout_signal=signal.SIGKILL,
             _decode_errors="replace",
@@ -142,6 +146,24 @@ def check_version(version: tuple[int, int], path: str) -> None:
         )
 
 
+@functools.cache
+def _prctl() -> Callable[[int, int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not Linux: no parent-death signal to ask for
+        return None
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: ask Linux to SIGKILL it if kubelesson dies, so not even
+    a SIGKILLed kubelesson leaves a port-forward behind (PR_SET_PDEATHSIG is option 1)."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(1, signal.SIGKILL)
+
+
 def _kill_quietly(pid: int) -> None:
     """Kill a child's whole session; it may be gone already."""
     try:
@@ -175,6 +197,7 @@ class Background:
             _bg=True,
             _bg_exc=False,
             _new_session=True,
+            _preexec_fn=_die_with_parent,
             _done=self._on_done,
             _decode_errors="replace",
         )

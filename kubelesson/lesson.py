@@ -291,6 +291,15 @@ def replace_golden(text: str, golden: str) -> str:
     return f"{text}{separator}transcript: {_literal_block(golden)}"
 
 
+def ensure_writable(path: Path) -> None:
+    """Fail before a long run, not after it, when an output file cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputNotWritable(path=str(path), why="no such directory")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputNotWritable(path=str(path), why="permission denied")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and a rename, so readers and an
     interrupted run only ever see the old file or the new one."""

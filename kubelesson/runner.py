@@ -74,6 +74,7 @@ class StepRecord:
     wait: WaitOutcome | None = None
     probe: ProbeOutcome | None = None
     port: tuple[int, int] | None = None  # (lesson's port, port used) when they differ
+    command_started: float = 0.0  # wall clock when the command itself began (after any wait)
 
 
 @dataclass(frozen=True)
@@ -219,12 +220,13 @@ class Runner:
         argv, mapping = remap_ports(step.argv)
         self.ports.update(mapping)
         probe = None
+        command_started = time.time()
         if step.background:
             entries, probe = self.run_background(step, argv)
         else:
             entries = (self.run_plain(argv),)
         port = next(((wanted, used) for used, wanted in mapping.items()), None)
-        record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port)
+        record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port, command_started)
         self.progress.step_finished(index, record)
         return record
 

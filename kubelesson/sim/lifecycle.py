@@ -8,7 +8,6 @@ so a pod deleted and re-created under the same name never receives stale transit
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 import time
@@ -39,6 +38,13 @@ class NodeInfo:
 class LogLine:
     time: float
     text: str
+
+
+def _go_duration(seconds: float) -> str:
+    """Go's time.Duration text, as the kubelet's "Pulled" message prints it (700ms, 1.5s)."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
 
 
 def _cond(type_: str, status: bool, now: str, reason: str = "", message: str = "") -> Obj:
@@ -85,6 +91,8 @@ class Lifecycle:
         self.transitions: list[dict[str, Any]] = []
         self.logs: dict[tuple[str, str], list[LogLine]] = {}  # (pod uid, container) -> lines
         self.on_removed: Callable[[str], None] = lambda namespace: None
+        self._event_names: dict[tuple[str, str, str], str] = {}
+        self._last_ns = 0
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -114,8 +122,15 @@ class Lifecycle:
         ns = meta.get("namespace") or "default"
         now = timeutil.now()
         stamp = timeutil.rfc3339(now)
-        digest = hashlib.sha1(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()
-        name = f"{meta['name']}.{digest[:16]}"
+        # Real event names are `<object>.<hex unix nanos>`, so listing them by name lists
+        # them in creation order, which keeps describe's stable sort chronological.
+        dedupe = (str(meta.get("uid")), reason, message)
+        with self._lock:
+            name = self._event_names.get(dedupe, "")
+            if not name:
+                self._last_ns = max(time.time_ns(), self._last_ns + 1)
+                name = f"{meta['name']}.{self._last_ns:x}"
+                self._event_names[dedupe] = name
 
         def bump(ev: Obj) -> Obj:
             ev["count"] = int(ev.get("count", 1)) + 1
@@ -307,7 +322,7 @@ class Lifecycle:
             else:
                 outcome[c["name"]] = "running"
                 self.logs[(pod["metadata"]["uid"], c["name"])] = [
-                    LogLine(t + i * 0.001, line) for i, line in enumerate(image.logs(t))
+                    LogLine(t + i * 0.0003, line) for i, line in enumerate(image.logs(t))
                 ]
 
         def started(p: Obj) -> None:
@@ -364,7 +379,7 @@ class Lifecycle:
                            field_path=fp)
                 continue
             image = images.lookup(ref)
-            took = f"{self.options.creating_seconds:.3f}s"
+            took = _go_duration(self.options.creating_seconds)
             size = image.size if image else 0
             self.event(updated, "Pulled", f'Successfully pulled image "{ref}" in {took} '
                        f"({took} including waiting). Image size: {size} bytes.",
@@ -472,9 +487,12 @@ class Lifecycle:
         meta = pod["metadata"]
         ns, name, uid = meta.get("namespace", ""), meta["name"], meta["uid"]
         self._record(pod, "Terminating")
+        running = {
+            cs.get("name") for cs in pod.get("status", {}).get("containerStatuses") or []
+            if (cs.get("state") or {}).get("running") is not None
+        }
         for c in pod["spec"].get("containers") or []:
-            if ((next((cs for cs in pod.get("status", {}).get("containerStatuses") or []
-                       if cs["name"] == c["name"]), {}).get("state") or {}).get("running")):
+            if c["name"] in running:
                 self.event(pod, "Killing", f"Stopping container {c['name']}",
                            field_path=f"spec.containers{{{c['name']}}}")
 

@@ -23,6 +23,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +42,11 @@ SPDY_UPGRADE = "SPDY/3.1"
 CHUNK = 32 * 1024
 # One session serving more local connections than this at once is a runaway client.
 MAX_FORWARDS = 512
+# How long the end of a session waits for its threads (they exit within milliseconds).
+JOIN_SECONDS = 2.0
+
+
+PodLookup = Callable[[], Mapping[str, Any] | None]
 
 
 # --- transports ------------------------------------------------------------------------------
@@ -159,6 +165,16 @@ def refused_message(pod: Mapping[str, Any], port: int) -> str:
     )
 
 
+def gone_message(pod: Mapping[str, Any], port: int) -> str:
+    """The error for a connection made after the pod was deleted: its sandbox is gone.
+    (containerd's wording as far as known; not captured from a real cluster.)"""
+    sandbox = sandbox_id(pod)
+    return (
+        f"error forwarding port {port} to pod {sandbox}, uid : failed to find sandbox"
+        f' "{sandbox}" in store: not found'
+    )
+
+
 # --- the session -----------------------------------------------------------------------------
 
 
@@ -189,9 +205,15 @@ class Session:
     """Runs one port-forward connection. `run` reads frames on the calling thread; each
     forwarded connection gets a pump thread (pod → client) and an app thread."""
 
-    def __init__(self, transport: Transport, pod: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        pod: Mapping[str, Any],
+        current_pod: PodLookup | None = None,
+    ) -> None:
         self._transport = transport
         self._pod = pod
+        self._current_pod = current_pod
         self._codec = spdy.HeaderCodec()
         self._reader = spdy.FrameReader(self._codec)
         # Compressing headers and writing must happen under one lock: the zlib stream's
@@ -203,6 +225,7 @@ class Session:
         self._active: set[_Forward] = set()
         self._last_stream_id = 0
         self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def run(self) -> None:
         try:
@@ -214,6 +237,10 @@ class Session:
             log.info("port-forward: closing session on WebSocket error: %s", exc)
         except OSError as exc:
             log.debug("port-forward: connection lost: %s", exc)
+        except Exception:
+            # A bug here must end this session only; the connection is no longer HTTP, so
+            # the server could not report it to the client anyway.
+            log.exception("port-forward: session failed")
         finally:
             self._shutdown()
 
@@ -274,11 +301,11 @@ class Session:
 
     def _on_syn_stream(self, frame: spdy.SynStream) -> None:
         stream_id = frame.stream_id
-        if stream_id == 0 or stream_id % 2 == 0 or stream_id in self._streams:
-            # Only the client opens streams (odd ids), each id once.
+        if stream_id % 2 == 0 or stream_id <= self._last_stream_id:
+            # Only the client opens streams: odd ids, each higher than the one before.
             self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
             return
-        self._last_stream_id = max(self._last_stream_id, stream_id)
+        self._last_stream_id = stream_id
         self._send(lambda: spdy.encode_syn_reply(self._codec, stream_id))
         kind = frame.headers.get("streamtype", "")
         if kind not in ("error", "data"):
@@ -286,7 +313,8 @@ class Session:
             return
         request_id = frame.headers.get("requestid") or _legacy_request_id(stream_id, kind)
         stream = _Stream(stream_id, kind, request_id, frame.headers.get("port", ""))
-        self._streams[stream_id] = stream
+        with self._state_lock:
+            self._streams[stream_id] = stream
         self._attach(stream)
         if frame.fin:
             self._on_data(spdy.DataFrame(stream_id, spdy.FLAG_FIN, b""))
@@ -297,7 +325,7 @@ class Session:
         if getattr(pair, stream.kind) is not None:
             # A second stream of the same kind for one request: kubelet rejects it too.
             self._send(lambda: spdy.encode_rst_stream(stream.stream_id, spdy.RST_PROTOCOL_ERROR))
-            del self._streams[stream.stream_id]
+            self._forget(stream)
             return
         setattr(pair, stream.kind, stream)
         stream.forward = pair
@@ -311,9 +339,16 @@ class Session:
         if port is None:
             self._fail(pair, f"unable to parse {pair.data.port_header!r} as a port")
             return
-        app = app_for(self._pod, port)
+        pod = self._latest_pod()
+        if pod is None:
+            self._fail(pair, gone_message(self._pod, port))
+            return
+        # Before Running (ContainerCreating, ErrImagePull) the sandbox exists but no app
+        # listens yet, so the connection is refused like on a real node.
+        running = _get(pod, "status", "phase") == "Running"
+        app = app_for(pod, port) if running else None
         if app is None:
-            self._fail(pair, refused_message(self._pod, port))
+            self._fail(pair, refused_message(pod, port))
             return
         if len(self._active) >= MAX_FORWARDS:
             self._fail(pair, "too many forwarded connections in this session")
@@ -322,13 +357,31 @@ class Session:
         with self._state_lock:
             pair.sock = ours
             self._active.add(pair)
-        _spawn(f"pf-app-{port}", lambda: _run_app(app, theirs))
+        self._spawn(f"pf-app-{port}", lambda: _run_app(app, theirs))
         for chunk in pair.early:
             self._to_pod(pair, chunk)
         pair.early.clear()
         if pair.early_fin:
             _half_close(ours)
-        _spawn(f"pf-pump-{port}", lambda: self._pump(pair, ours))
+        self._spawn(f"pf-pump-{port}", lambda: self._pump(pair, ours))
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        with self._state_lock:
+            # Keep only live ones, so a long session does not accumulate finished threads.
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+
+    def _latest_pod(self) -> Mapping[str, Any] | None:
+        """The pod as it is now (None once it is gone), if the server lets us look it up;
+        else the snapshot taken at the upgrade. A pod re-created under the same name is a
+        different pod: the session belonged to the old one's sandbox."""
+        if self._current_pod is None:
+            return self._pod
+        pod = self._current_pod()
+        if pod is None or _get(pod, "metadata", "uid") != _get(self._pod, "metadata", "uid"):
+            return None
+        return pod
 
     def _fail(self, pair: _Forward, message: str) -> None:
         """Report a failure the way kubelet does: the text on the error stream, then both
@@ -337,6 +390,14 @@ class Session:
         self._send_on(pair.error, message.encode("utf-8"))
         self._send_on(pair.error, b"", fin=True)
         self._send_on(pair.data, b"", fin=True)
+        self._forget(pair.error, pair.data)
+
+    def _forget(self, *streams: _Stream) -> None:
+        """Drop finished streams, so a long session does not pile them up; late frames from
+        the client on them are then answered as for any closed stream."""
+        with self._state_lock:
+            for stream in streams:
+                self._streams.pop(stream.stream_id, None)
 
     def _pump(self, pair: _Forward, sock: socket.socket) -> None:
         """Pod → client. When the pod side ends, finish the data stream, then the error stream
@@ -357,14 +418,19 @@ class Session:
         finally:
             with self._state_lock:
                 self._active.discard(pair)
+            self._forget(pair.error, pair.data)
             sock.close()
 
     # -- client frames on streams --
 
     def _on_data(self, frame: spdy.DataFrame) -> None:
-        stream = self._streams.get(frame.stream_id)
+        with self._state_lock:
+            stream = self._streams.get(frame.stream_id)
         if stream is None:
-            self._send(lambda: spdy.encode_rst_stream(frame.stream_id, spdy.RST_INVALID_STREAM))
+            # Late frames on a stream that has finished (a FIN racing ours) are dropped
+            # quietly; a reset could cut off data kubectl is still delivering.
+            if frame.stream_id > self._last_stream_id:
+                self._send(lambda: spdy.encode_rst_stream(frame.stream_id, spdy.RST_INVALID_STREAM))
             return
         if stream.kind != "data" or stream.forward is None:
             return  # the client only ever closes its side of the error stream
@@ -386,7 +452,8 @@ class Session:
             pair.sock.sendall(data)
 
     def _on_rst(self, frame: spdy.RstStream) -> None:
-        stream = self._streams.pop(frame.stream_id, None)
+        with self._state_lock:
+            stream = self._streams.pop(frame.stream_id, None)
         if stream is None:
             return
         with self._state_lock:
@@ -405,6 +472,13 @@ class Session:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         self._transport.close()
+        # Every socket is shut down now, so the threads end at once; joining them means a
+        # stopped simulator leaves nothing running behind.
+        with self._state_lock:
+            threads = list(self._threads)
+        deadline = time.monotonic() + JOIN_SECONDS
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _legacy_request_id(stream_id: int, kind: str) -> str:
@@ -434,19 +508,25 @@ def _run_app(app: Backend, sock: socket.socket) -> None:
         sock.close()
 
 
-def _spawn(name: str, target: Callable[[], None]) -> None:
-    threading.Thread(target=target, name=name, daemon=True).start()
-
-
 # --- the HTTP side ---------------------------------------------------------------------------
 
 
-def serve_portforward(handler: http.server.BaseHTTPRequestHandler, pod: Mapping[str, Any]) -> None:
+def serve_portforward(
+    handler: http.server.BaseHTTPRequestHandler,
+    pod: Mapping[str, Any],
+    *,
+    current_pod: PodLookup | None = None,
+) -> None:
     """Answer a port-forward request for an existing pod and run the session to its end.
 
     GET with `Upgrade: websocket` → the WebSocket tunnel; POST with `Upgrade: SPDY/3.1` → raw
     SPDY. Anything else, or a pod that cannot be forwarded to, gets a Kubernetes Status error,
     which is what kubectl prints. The caller closes the connection afterwards.
+
+    `current_pod`, if given, returns the pod as stored now (None once deleted). Each new
+    forwarded connection consults it, so a pod that became Running later is served and a
+    deleted pod's connections fail as on a real node. Without it, the `pod` snapshot is used
+    for the whole session.
     """
     handler.close_connection = True
     refusal = _refusal(pod)
@@ -462,7 +542,7 @@ def serve_portforward(handler: http.server.BaseHTTPRequestHandler, pod: Mapping[
         _send_status(handler, 400, "BadRequest", "Upgrade request required")
         return
     if transport is not None:
-        Session(transport, pod).run()
+        Session(transport, pod, current_pod).run()
 
 
 def _refusal(pod: Mapping[str, Any]) -> tuple[int, str, str] | None:

@@ -57,11 +57,11 @@ def pod_status(pod: Obj) -> str:
         term = state.get("terminated")
         waiting = state.get("waiting")
         sidecar = i < len(init_specs) and _is_sidecar(init_specs[i])
-        if term and term.get("exitCode", 0) == 0:
+        if term is not None and term.get("exitCode", 0) == 0:
             continue
         if sidecar and cs.get("started"):
             continue
-        if term:
+        if term is not None:
             if term.get("reason"):
                 reason = "Init:" + term["reason"]
             elif term.get("signal"):
@@ -86,12 +86,12 @@ def pod_status(pod: Obj) -> str:
                 reason = waiting["reason"]
             elif term and term.get("reason"):
                 reason = term["reason"]
-            elif term:
+            elif term is not None:
                 if term.get("signal"):
                     reason = f"Signal:{term['signal']}"
                 else:
                     reason = f"ExitCode:{term.get('exitCode', 0)}"
-            elif cs.get("ready") and state.get("running"):
+            elif cs.get("ready") and state.get("running") is not None:
                 has_running = True
         if reason == "Completed" and has_running:
             ready = _condition(pod, "Ready")
@@ -112,7 +112,7 @@ def pod_ready(pod: Obj) -> str:
     ready = 0
     for cs in _container_states(pod):
         state = cs.get("state") or {}
-        if cs.get("ready") and state.get("running"):
+        if cs.get("ready") and state.get("running") is not None:
             ready += 1
     init_specs = spec.get("initContainers") or []
     for i, cs in enumerate(status.get("initContainerStatuses") or []):

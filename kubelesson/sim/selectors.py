@@ -14,7 +14,9 @@ Predicate = Callable[[Obj], bool]
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside parentheses (`a in (x,y),b`)."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -86,7 +86,27 @@ def test_worked_example_first_syn_stream() -> None:
     reader = spdy.FrameReader()
     reader.feed(wire)
     (frame,) = reader.frames()
-    assert frame == spdy.SynStream(1, 0, 0, 0, {"streamtype": "error", "port": "80", "requestid": "0"})
+    assert frame == spdy.SynStream(1, 0, 0, 0, ERROR_STREAM_HEADERS)
+
+
+ERROR_STREAM_HEADERS = {"streamtype": "error", "port": "80", "requestid": "0"}
+
+# The first bytes kubectl 1.32.4 wrote after `Upgrade: SPDY/3.1` for `port-forward pod/caddy
+# 8000:80` (captured from the real binary against this simulator's port-forward code).
+KUBECTL_FIRST_FRAME = bytes.fromhex(
+    "800300010000003d0000000100000000000078f9e3c6a7c202253a703a2b294a4dcc851625aca9a080"
+    "8614cb45a024cc6461c0c0c0c0590489c44c50e2663400000000ffff"
+)
+
+
+def test_real_kubectl_first_frame_decodes() -> None:
+    reader = spdy.FrameReader()
+    reader.feed(KUBECTL_FIRST_FRAME)
+    (frame,) = reader.frames()
+    assert frame == spdy.SynStream(1, 0, 0, 0, ERROR_STREAM_HEADERS)
+    # Our compressor, fed the same headers, is read back the same way by a fresh peer.
+    ours = spdy.encode_syn_stream(spdy.HeaderCodec(), 1, list(ERROR_STREAM_HEADERS.items()))
+    assert ours[:4] == KUBECTL_FIRST_FRAME[:4] and ours[18:24] == KUBECTL_FIRST_FRAME[18:24]
 
 
 def test_frames_round_trip_through_the_reader() -> None:

@@ -1,0 +1,648 @@
+"""Normalization: the canonical form of a transcript, with what legitimately varies masked.
+
+Pure functions over :class:`~kubelesson.transcript.Transcript`. The rules are data
+(``kubelesson/rules.yaml``, loaded once); the engine here only knows four kinds of rule:
+
+* text rules (regular expressions over the output or the command, some dropping or
+  de-duplicating lines), e.g. the kubectl 1.34 delete wording or klog prefixes;
+* generated-name rules, applied everywhere (``caddy-766687f85d-k5wx5`` ->
+  ``caddy-<hash>-<id>``);
+* column rules for ``kubectl get`` tables, applied by column name (AGE -> ``<age>``);
+* the context of the run (:class:`Context`): the sandbox namespace and moved local ports
+  mapped back to what the lesson shows.
+
+Tables are recognised by their upper-case header, split into cells by the header's column
+positions (falling back to gaps of two or more spaces for the ragged lines of ``get -w``),
+masked, sorted unless their order means something (``-w``, ``--sort-by``) and laid out again
+the way kubectl's tabwriter does (each column as wide as its widest cell plus 3 spaces), so
+a longer name does not shift every row.
+
+``normalize`` is idempotent, and never equates different statuses, READY or restart
+counts, row counts, names, messages or exit codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import yaml
+
+from kubelesson.transcript import Entry, Transcript
+
+__all__ = [
+    "Change",
+    "NO_CONTEXT",
+    "ColumnRule",
+    "Context",
+    "NameRule",
+    "RuleFileError",
+    "Rules",
+    "TextRule",
+    "column_values",
+    "default_rules",
+    "explain",
+    "is_watch",
+    "load_rules",
+    "normalize",
+    "normalize_command",
+]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the run did differently from the lesson, to be mapped back."""
+
+    namespaces: Mapping[str, str] = field(default_factory=dict)  # used -> shown in the lesson
+    ports: Mapping[int, int] = field(default_factory=dict)  # local port used -> the lesson's
+
+
+# The empty context (a default argument: the lesson's own namespace and ports were used).
+NO_CONTEXT = Context()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a rule made: ``before`` became ``after`` in entry ``entry_index`` (0-based)."""
+
+    rule: str
+    entry_index: int
+    before: str
+    after: str
+
+
+class RuleFileError(ValueError):
+    """The rule file is malformed (a packaging bug, or a maintainer's typo)."""
+
+
+Action = Literal["replace", "drop", "dedupe", "dedupe-consecutive"]
+
+
+@dataclass(frozen=True)
+class TextRule:
+    name: str
+    pattern: re.Pattern[str]
+    replace: str = ""
+    action: Action = "replace"
+    phase: Literal["raw", "text"] = "text"
+    scope: Literal["output", "command", "both"] = "output"
+    when: str = ""  # a literal that must occur for the rule to be tried (a fast pre-check)
+
+
+@dataclass(frozen=True)
+class NameRule:
+    name: str
+    pattern: re.Pattern[str]
+    replace: str
+    hint: str = ""  # a fast regex that finds something wherever the pattern would (speed only)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    name: str
+    columns: frozenset[str]
+    pattern: re.Pattern[str]
+    replace: str
+    keep: frozenset[str] = frozenset()
+    mode: Literal["fullmatch", "sub"] = "fullmatch"
+    # The pattern anchored at the end: after a fullmatch, re.sub with the cached template
+    # is much cheaper than Match.expand, which parses the template on every call.
+    anchored: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        anchored = re.compile(rf"(?:{self.pattern.pattern})\Z", self.pattern.flags)
+        object.__setattr__(self, "anchored", anchored)
+
+
+@dataclass(frozen=True)
+class Rules:
+    text: tuple[TextRule, ...]
+    names: tuple[NameRule, ...]
+    columns: tuple[ColumnRule, ...]
+
+    # Derived views, computed once, so the per-entry work is only the matching itself.
+    def __post_init__(self) -> None:
+        by_column: dict[str, list[ColumnRule]] = {}
+        for rule in self.columns:
+            for column in rule.columns:
+                by_column.setdefault(column, []).append(rule)
+        object.__setattr__(self, "by_column", {k: tuple(v) for k, v in by_column.items()})
+        object.__setattr__(
+            self,
+            "raw_output",
+            tuple(r for r in self.text if r.phase == "raw" and r.scope != "command"),
+        )
+        object.__setattr__(
+            self,
+            "text_output",
+            tuple(r for r in self.text if r.phase == "text" and r.scope != "command"),
+        )
+        object.__setattr__(self, "command", tuple(r for r in self.text if r.scope != "output"))
+        # One search that fails fast on texts no name rule would change (most of them): the
+        # rules' hints when they all have one (a cheap necessary condition), else the rules.
+        hints = {rule.hint or rule.pattern.pattern for rule in self.names}
+        any_name = "|".join(f"(?:{hint})" for hint in sorted(hints)) or "(?!)"
+        object.__setattr__(self, "any_name", re.compile(any_name, re.MULTILINE))
+        object.__setattr__(self, "cell_cache", {})
+
+    by_column: Mapping[str, tuple[ColumnRule, ...]] = field(init=False, repr=False, compare=False)
+    raw_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
+    text_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
+    command: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
+    any_name: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # (column, cell) -> masked cell, when no context applies: tables repeat their values.
+    cell_cache: dict[tuple[str, str], str] = field(init=False, repr=False, compare=False)
+
+
+# --- loading the rule file --------------------------------------------------------------------
+
+_TEXT_KEYS = {"name", "why", "pattern", "replace", "action", "phase", "scope", "when", "enabled"}
+_NAME_KEYS = {"name", "why", "pattern", "replace", "hint", "enabled"}
+_COLUMN_KEYS = {"name", "why", "columns", "pattern", "replace", "keep", "mode", "enabled"}
+
+
+def _compile(spec: Mapping[str, Any], allowed: set[str], where: str) -> tuple[str, re.Pattern[str]]:
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise RuleFileError(f"{where}: a rule without a name")
+    unknown = set(spec) - allowed
+    if unknown:
+        raise RuleFileError(f"{where}: rule {name!r} has unknown keys {sorted(unknown)}")
+    try:
+        return name, re.compile(str(spec["pattern"]), re.MULTILINE)
+    except KeyError:
+        raise RuleFileError(f"{where}: rule {name!r} has no pattern") from None
+    except re.error as exc:
+        raise RuleFileError(f"{where}: rule {name!r}: bad pattern: {exc}") from None
+
+
+def _choice(spec: Mapping[str, Any], key: str, choices: tuple[str, ...], name: str) -> Any:
+    value = spec.get(key, choices[0])
+    if value not in choices:
+        raise RuleFileError(f"rule {name!r}: {key} must be one of {', '.join(choices)}")
+    return value
+
+
+def _enabled(specs: Any, section: str) -> list[Mapping[str, Any]]:
+    if specs is None:
+        return []
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise RuleFileError(f"{section}: expected a list of rules")
+    return [s for s in specs if s.get("enabled", True)]
+
+
+def rules_from_data(data: Any) -> Rules:
+    """Rules from the parsed YAML document (validated: unknown keys are errors)."""
+    if not isinstance(data, dict):
+        raise RuleFileError("the rule file must be a mapping")
+    unknown = set(data) - {"text_rules", "names", "columns"}
+    if unknown:
+        raise RuleFileError(f"unknown sections {sorted(unknown)}")
+    text: list[TextRule] = []
+    for spec in _enabled(data.get("text_rules"), "text_rules"):
+        name, pattern = _compile(spec, _TEXT_KEYS, "text_rules")
+        action = _choice(spec, "action", ("replace", "drop", "dedupe", "dedupe-consecutive"), name)
+        if action == "replace" and "replace" not in spec:
+            raise RuleFileError(f"rule {name!r}: a replace rule needs `replace`")
+        text.append(
+            TextRule(
+                name,
+                pattern,
+                str(spec.get("replace", "")),
+                action,
+                _choice(spec, "phase", ("text", "raw"), name),
+                _choice(spec, "scope", ("output", "command", "both"), name),
+                str(spec.get("when", "")),
+            )
+        )
+    names: list[NameRule] = []
+    for spec in _enabled(data.get("names"), "names"):
+        name, pattern = _compile(spec, _NAME_KEYS, "names")
+        hint = str(spec.get("hint", ""))
+        try:
+            re.compile(hint)
+        except re.error as exc:
+            raise RuleFileError(f"names: rule {name!r}: bad hint: {exc}") from None
+        names.append(NameRule(name, pattern, str(spec.get("replace", "")), hint))
+    columns: list[ColumnRule] = []
+    for spec in _enabled(data.get("columns"), "columns"):
+        name, pattern = _compile(spec, _COLUMN_KEYS, "columns")
+        cols = spec.get("columns")
+        if not isinstance(cols, list) or not cols:
+            raise RuleFileError(f"rule {name!r}: `columns` must name at least one column")
+        columns.append(
+            ColumnRule(
+                name,
+                frozenset(str(c) for c in cols),
+                pattern,
+                str(spec.get("replace", "")),
+                frozenset(str(k) for k in spec.get("keep", ())),
+                _choice(spec, "mode", ("fullmatch", "sub"), name),
+            )
+        )
+    return Rules(tuple(text), tuple(names), tuple(columns))
+
+
+def load_rules(path: Path) -> Rules:
+    """Rules from a YAML file of the same form as ``kubelesson/rules.yaml``."""
+    return rules_from_data(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def default_rules() -> Rules:
+    """The packaged rules, read and compiled once per process."""
+    text = resources.files("kubelesson").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return rules_from_data(yaml.safe_load(text))
+
+
+# --- recording changes ------------------------------------------------------------------------
+
+Log: TypeAlias = "list[Change] | None"
+
+
+def _recording(
+    rule: str, template: str, log: list[Change], index: int
+) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        after = match.expand(template)
+        if after != match[0]:
+            log.append(Change(rule, index, match[0], after))
+        return after
+
+    return replace
+
+
+def _sub(
+    pattern: re.Pattern[str], template: str, text: str, rule: str, log: Log, index: int
+) -> str:
+    if log is None:
+        return pattern.sub(template, text)
+    return pattern.sub(_recording(rule, template, log, index), text)
+
+
+# --- context: namespaces and ports ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ContextSubs:
+    """The context as two substitutions (namespace names, then local port numbers)."""
+
+    subs: tuple[tuple[str, re.Pattern[str], Mapping[str, str]], ...]
+
+    def apply(self, text: str, log: Log, index: int) -> str:
+        for rule, pattern, mapping in self.subs:
+
+            def replace(
+                match: re.Match[str], rule: str = rule, mapping: Mapping[str, str] = mapping
+            ) -> str:
+                after = mapping[match[0]]
+                if log is not None:
+                    log.append(Change(rule, index, match[0], after))
+                return after
+
+            text = pattern.sub(replace, text)
+        return text
+
+
+@functools.lru_cache(maxsize=64)
+def _context_subs(
+    namespaces: tuple[tuple[str, str], ...], ports: tuple[tuple[int, int], ...]
+) -> _ContextSubs:
+    subs: list[tuple[str, re.Pattern[str], Mapping[str, str]]] = []
+    ns = {used: shown for used, shown in namespaces if used and used != shown}
+    if ns:
+        # A namespace is a DNS label: it ends where letters, digits and dashes end.
+        alternatives = "|".join(re.escape(n) for n in sorted(ns, key=len, reverse=True))
+        subs.append(
+            ("namespace", re.compile(rf"(?<![a-z0-9-])(?:{alternatives})(?![a-z0-9-])"), ns)
+        )
+    moved = {str(used): str(shown) for used, shown in ports if used != shown}
+    if moved:
+        alternatives = "|".join(sorted(moved, key=len, reverse=True))
+        subs.append(("local-port", re.compile(rf"(?<![\d.])(?:{alternatives})(?!\d)"), moved))
+    return _ContextSubs(tuple(subs))
+
+
+def _subs_for(ctx: Context) -> _ContextSubs:
+    return _context_subs(tuple(sorted(ctx.namespaces.items())), tuple(sorted(ctx.ports.items())))
+
+
+# --- text, names, commands --------------------------------------------------------------------
+
+
+def _apply_text_rule(rule: TextRule, text: str, log: Log, index: int) -> str:
+    if rule.when and rule.when not in text:
+        return text
+    if rule.action == "replace":
+        return _sub(rule.pattern, rule.replace, text, rule.name, log, index)
+    kept: list[str] = []
+    seen: set[str] = set()
+    for line in text.split("\n"):
+        if rule.pattern.search(line) is None:
+            kept.append(line)
+            continue
+        if rule.action == "drop":
+            duplicate = True
+        elif rule.action == "dedupe":
+            duplicate = line in seen
+            seen.add(line)
+        else:  # dedupe-consecutive
+            duplicate = bool(kept) and kept[-1] == line
+        if duplicate:
+            if log is not None:
+                log.append(Change(rule.name, index, line, ""))
+        else:
+            kept.append(line)
+    return "\n".join(kept) if kept else _NO_LINES
+
+
+# A text whose every line was dropped (distinct from one empty line).
+_NO_LINES = "\x00"
+
+
+def _mask_names(text: str, rules: Rules, log: Log, index: int) -> str:
+    # Every generated name has a dash; most texts have no name any rule would change.
+    if "-" not in text or rules.any_name.search(text) is None:
+        return text
+    for rule in rules.names:
+        text = _sub(rule.pattern, rule.replace, text, rule.name, log, index)
+    return text
+
+
+def _normalize_text(text: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
+    text = subs.apply(text, log, index)
+    for rule in rules.text_output:
+        text = _apply_text_rule(rule, text, log, index)
+        if text == _NO_LINES:
+            return text
+    return _mask_names(text, rules, log, index)
+
+
+def normalize_command(
+    command: str, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
+) -> str:
+    """The canonical form of a command line (used to align a learner's session too)."""
+    return _command(command, rules or default_rules(), _subs_for(ctx), None, 0)
+
+
+def _command(command: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
+    command = subs.apply(command, log, index)
+    for rule in rules.command:
+        command = _apply_text_rule(rule, command, log, index)
+    return _mask_names(command, rules, log, index).strip()
+
+
+_WATCH = re.compile(r"(?:^|\s)(?:-w|--watch|--watch-only)(?:=(?:true|1))?(?=\s|$)")
+
+
+def is_watch(command: str) -> bool:
+    """Does the command stream changes (``get -w``), so the order of its rows is time?"""
+    return _WATCH.search(command) is not None
+
+
+def _keeps_order(command: str) -> bool:
+    return is_watch(command) or "--sort-by" in command
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+# A column name: upper case, digits and -_./: with an optional "(S)" or "(cores)" suffix;
+# a name may have single spaces (NOMINATED NODE); columns are 2+ spaces apart (kubectl: 3+).
+_COLUMN = r"[A-Z][A-Z0-9_./:-]*(?:\([A-Za-z]+\))?"
+_COLUMN_NAME = re.compile(rf"{_COLUMN}(?: {_COLUMN})*")
+_HEADER = re.compile(rf"{_COLUMN}(?: {_COLUMN})*(?: {{2,}}{_COLUMN}(?: {_COLUMN})*)+")
+_GAP = re.compile(r" {2,}")
+_ELISION = frozenset({"...", "…"})
+_PAD = 3  # kubectl's tabwriter: padding 3, minimum cell width 6
+_MIN_WIDTH = 6
+
+
+def _is_header(line: str) -> bool:
+    return line[:1].isupper() and "  " in line and _HEADER.fullmatch(line) is not None
+
+
+@dataclass
+class _Table:
+    names: list[str]
+    starts: list[int]
+    rows: list[list[str] | str]  # cells, or an elision line kept as it was
+    original: list[str]  # the lines as they came, for --explain
+    dropped_headers: list[str] = field(default_factory=list)
+
+
+def _header(line: str) -> _Table:
+    found = list(_COLUMN_NAME.finditer(line))
+    return _Table([m[0] for m in found], [m.start() for m in found], [], [line])
+
+
+def _split_at(line: str, starts: list[int]) -> list[str] | None:
+    """Cells cut at the header's column positions, or None when the row does not line up."""
+    cells: list[str] = []
+    end_of_line = len(line)
+    last = len(starts) - 1
+    for k, start in enumerate(starts):
+        if start >= end_of_line:
+            cells.append("")
+            continue
+        if k and line[start - 1] != " ":
+            return None  # the cell before runs into this column
+        segment = line[start : starts[k + 1]] if k < last else line[start:]
+        cell = segment.strip()
+        if cell and (segment[0] == " " or "  " in cell):
+            return None  # the value starts elsewhere, or two values share the column
+        cells.append(cell)
+    return cells
+
+
+def _split_row(line: str, table: _Table) -> list[str] | None:
+    n = len(table.names)
+    cells = _split_at(line, table.starts)
+    # Empty cells happen (a label column of -L); a line with too few values is not a row.
+    if cells is not None and cells[0] and sum(1 for c in cells if c) >= max(2, (n + 1) // 2):
+        return cells
+    if line[:1] == " ":
+        return None
+    parts = _GAP.split(line)
+    # The ragged lines of `get -w` and hand-edited tables: gaps of 2+ spaces separate cells.
+    return parts if len(parts) == n else None
+
+
+def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
+    """Split an output into runs of plain lines and tables."""
+    out: list[list[str] | _Table] = []
+    text: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not _is_header(line):
+            text.append(line)
+            continue
+        if text:
+            out.append(text)
+            text = []
+        table = _header(line)
+        while i < len(lines):
+            line = lines[i]
+            if _is_header(line):
+                if not (watch and _GAP.split(line) == table.names):
+                    break  # another table (get all, several runs pasted one after another)
+                table.dropped_headers.append(line)  # get -w of old kubectl repeats its header
+            else:
+                cells = _split_row(line, table)
+                if cells is None and line.strip() not in _ELISION:
+                    break
+                table.rows.append(cells if cells is not None else line)
+            table.original.append(line)
+            i += 1
+        out.append(table)
+    if text:
+        out.append(text)
+    return out
+
+
+def _layout(names: list[str], rows: list[list[str] | str]) -> list[str]:
+    """kubectl's layout: every column as wide as its widest cell plus 3 spaces, at least 6."""
+    table = [names] + [r for r in rows if isinstance(r, list)]
+    widths = [max(_MIN_WIDTH, max(len(r[k]) for r in table) + _PAD) for k in range(len(names) - 1)]
+    lines = []
+    for row in [names, *rows]:
+        if isinstance(row, str):
+            lines.append(row)
+            continue
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append(("".join(cells) + row[-1]).rstrip())
+    return lines
+
+
+_CACHE_LIMIT = 100_000
+
+
+def _mask_cell(
+    cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
+) -> str:
+    if log is None and not subs.subs:
+        key = (column, cell)
+        cached = rules.cell_cache.get(key)
+        if cached is None:
+            if len(rules.cell_cache) > _CACHE_LIMIT:
+                rules.cell_cache.clear()
+            cached = rules.cell_cache[key] = _mask_cell_uncached(cell, column, rules, subs, log, index)
+        return cached
+    return _mask_cell_uncached(cell, column, rules, subs, log, index)
+
+
+def _mask_cell_uncached(
+    cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
+) -> str:
+    if subs.subs:
+        cell = subs.apply(cell, log, index)
+    for rule in rules.by_column.get(column, ()):
+        if cell in rule.keep:
+            continue
+        if rule.mode == "sub":
+            cell = _sub(rule.pattern, rule.replace, cell, rule.name, log, index)
+            continue
+        if rule.pattern.fullmatch(cell) is not None:
+            after = rule.anchored.sub(rule.replace, cell, count=1)
+            if log is not None and after != cell:
+                log.append(Change(rule.name, index, cell, after))
+            cell = after
+    return _mask_names(cell, rules, log, index)
+
+
+def _normalize_table(
+    table: _Table, *, keep_order: bool, rules: Rules, subs: _ContextSubs, log: Log, index: int
+) -> list[str]:
+    if log is not None:
+        for line in table.dropped_headers:
+            log.append(Change("watch-repeated-header", index, line, ""))
+        canonical = _layout(table.names, table.rows)
+        shown = [line for line in table.original if line not in table.dropped_headers]
+        if canonical != shown:
+            log.append(Change("table-layout", index, "\n".join(shown), "\n".join(canonical)))
+    names = table.names
+    rows: list[list[str] | str] = [
+        row
+        if isinstance(row, str)
+        else [
+            _mask_cell(cell, column, rules, subs, log, index)
+            for cell, column in zip(row, names, strict=True)
+        ]
+        for row in table.rows
+    ]
+    if not keep_order and all(isinstance(row, list) for row in rows):
+        # A plain `get` lists in the server's order, which is not part of the lesson.
+        ordered = sorted(rows)  # all rows are lists here
+        if log is not None and ordered != rows:
+            before, after = _layout(names, rows)[1:], _layout(names, ordered)[1:]
+            log.append(Change("table-sort", index, "\n".join(before), "\n".join(after)))
+        rows = ordered
+    return _layout(names, rows)
+
+
+# --- entries ----------------------------------------------------------------------------------
+
+
+def _output(text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
+    for rule in rules.raw_output:
+        text = _apply_text_rule(rule, text, log, index)
+    text = text.rstrip("\n")
+    if not text or text == _NO_LINES:
+        return ""
+    keep_order = _keeps_order(command)
+    lines: list[str] = []
+    for segment in _segments(text.split("\n"), is_watch(command)):
+        if isinstance(segment, _Table):
+            lines += _normalize_table(
+                segment, keep_order=keep_order, rules=rules, subs=subs, log=log, index=index
+            )
+            continue
+        done = _normalize_text("\n".join(segment), rules, subs, log, index)
+        if done != _NO_LINES:
+            lines += done.split("\n")
+    return "\n".join(lines).rstrip("\n")
+
+
+def _entry(entry: Entry, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> Entry:
+    command = _command(entry.command, rules, subs, log, index)
+    # Whether rows keep their order is read from the command as typed, before masking.
+    output = _output(entry.output, entry.command, rules, subs, log, index)
+    if command == entry.command and output == entry.output:
+        return entry
+    return Entry(command, output, entry.exit_code)
+
+
+def normalize(
+    t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
+) -> Transcript:
+    """The canonical form of ``t``; the header is kept as it is."""
+    chosen, subs = rules or default_rules(), _subs_for(ctx)
+    return Transcript(
+        tuple(_entry(e, chosen, subs, None, i) for i, e in enumerate(t.entries)), t.header
+    )
+
+
+def explain(
+    t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
+) -> tuple[Transcript, list[Change]]:
+    """Like :func:`normalize`, and every change made, in order, with the rule that made it."""
+    chosen, subs = rules or default_rules(), _subs_for(ctx)
+    log: list[Change] = []
+    entries = tuple(_entry(e, chosen, subs, log, i) for i, e in enumerate(t.entries))
+    return Transcript(entries, t.header), log
+
+
+def column_values(output: str, column: str) -> list[str]:
+    """The cells of ``column`` in every table of ``output``, in order (e.g. all STATUS values)."""
+    values: list[str] = []
+    for segment in _segments(output.split("\n"), watch=True):
+        if isinstance(segment, _Table) and column in segment.names:
+            k = segment.names.index(column)
+            values += [row[k] for row in segment.rows if isinstance(row, list)]
+    return values

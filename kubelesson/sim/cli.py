@@ -1,0 +1,124 @@
+"""`kubelesson sim …`: click commands only; the work is in control.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kubelesson.sim import control
+from kubelesson.sim.options import SimOptions
+
+_DEFAULTS = SimOptions()
+
+
+def _state_dir_option(func: Any) -> Any:
+    return click.option(
+        "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Where the kubeconfig, cache, pid and log live "
+             "(default $XDG_STATE_HOME/kubelesson/sim).",
+    )(func)
+
+
+def _server_options(func: Any) -> Any:
+    options = [
+        click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+                     help="Loopback port; 0 picks a free one."),
+        click.option("--pending-seconds", type=float, default=_DEFAULTS.pending_seconds,
+                     show_default=True, help="Time a new pod waits for a node."),
+        click.option("--creating-seconds", type=float, default=_DEFAULTS.creating_seconds,
+                     show_default=True, help="Time spent in ContainerCreating."),
+        click.option("--terminating-seconds", type=float, default=_DEFAULTS.terminating_seconds,
+                     show_default=True, help="Time a deleted pod shows Terminating."),
+        click.option("--backoff-seconds", type=float, default=_DEFAULTS.backoff_seconds,
+                     show_default=True, help="ErrImagePull -> ImagePullBackOff delay."),
+        click.option("--kube-version", default=_DEFAULTS.kube_version, show_default=True,
+                     help="Version /version reports (the kubectl dispatcher follows it)."),
+        click.option("--nodes-ready/--no-nodes-ready", default=_DEFAULTS.nodes_ready,
+                     show_default=True, help="With --no-nodes-ready pods stay Pending."),
+        click.option("--agents", type=click.IntRange(0, 20), default=_DEFAULTS.agents,
+                     show_default=True, help="Agent nodes besides the server node."),
+        click.option("--node-prefix", default=_DEFAULTS.node_prefix, hidden=True),
+        click.option("--watch-log-size", type=int, default=_DEFAULTS.watch_log_size,
+                     hidden=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(kwargs: dict[str, Any]) -> SimOptions:
+    return SimOptions(**{k: kwargs[k] for k in SimOptions.__dataclass_fields__})
+
+
+def _state(state_dir: Path | None) -> Path:
+    return (state_dir or control.default_state_dir()).resolve()
+
+
+@click.group(name="sim")
+def sim() -> None:
+    """A SIMULATED Kubernetes cluster on 127.0.0.1 for the real kubectl (no Docker needed)."""
+
+
+@sim.command()
+@_state_dir_option
+@_server_options
+def up(state_dir: Path | None, port: int, **kwargs: Any) -> None:
+    """Start the simulator in the background and print the export lines for it."""
+    where = _state(state_dir)
+    try:
+        control.up(where, _options(kwargs), port)
+    except control.ControlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    for line in control.env_lines(where):
+        click.echo(line)
+
+
+@sim.command()
+@_state_dir_option
+def down(state_dir: Path | None) -> None:
+    """Stop the background simulator (exit 0 even if it was not running)."""
+    where = _state(state_dir)
+    if control.down(where):
+        click.echo(f"stopped the simulated cluster ({where})")
+    else:
+        click.echo(f"the simulated cluster was not running ({where})")
+
+
+@sim.command()
+@_state_dir_option
+def status(state_dir: Path | None) -> None:
+    """Say whether the simulator runs, where, and for how long."""
+    current = control.status(_state(state_dir))
+    if not current.running:
+        click.echo(f"not running (state dir {current.state_dir})")
+        return
+    uptime = current.uptime or 0.0
+    click.echo(f"running: SIMULATED cluster (kubelesson sim), not a real Kubernetes cluster\n"
+               f"url:     {current.url}\npid:     {current.pid}\nuptime:  {uptime:.0f}s\n"
+               f"state:   {current.state_dir}")
+
+
+@sim.command()
+@_state_dir_option
+def env(state_dir: Path | None) -> None:
+    """Print the export lines (KUBECONFIG, KUBECACHEDIR) for the simulator."""
+    for line in control.env_lines(_state(state_dir)):
+        click.echo(line)
+
+
+@sim.command()
+@_state_dir_option
+@_server_options
+@click.option("--quiet", is_flag=True, hidden=True)
+def run(state_dir: Path | None, port: int, quiet: bool, **kwargs: Any) -> None:
+    """Run the simulator in the foreground until Ctrl-C."""
+    where = _state(state_dir)
+    try:
+        code = control.run_foreground(where, _options(kwargs), port, quiet=quiet)
+    except control.ControlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    raise SystemExit(code)

@@ -1,0 +1,124 @@
+"""Starting and stopping one simulator in-process: `running()` and `SimHandle`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.options import SimOptions
+from kubelesson.sim.server import SimHTTPServer
+from kubelesson.sim.store import Store
+
+CONTEXT_NAME = "kubelesson-sim"
+
+
+class PortInUse(Exception):
+    """The requested port is taken."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} on 127.0.0.1 is already in use")
+        self.port = port
+
+
+def kubeconfig_text(url: str) -> str:
+    """A kubeconfig for plain HTTP: no TLS, an empty user, namespace default."""
+    return (
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        "clusters:\n"
+        f"- name: {CONTEXT_NAME}\n"
+        "  cluster:\n"
+        f"    server: {url}\n"
+        "contexts:\n"
+        f"- name: {CONTEXT_NAME}\n"
+        "  context:\n"
+        f"    cluster: {CONTEXT_NAME}\n"
+        f"    user: {CONTEXT_NAME}\n"
+        "    namespace: default\n"
+        f"current-context: {CONTEXT_NAME}\n"
+        "preferences: {}\n"
+        "users:\n"
+        f"- name: {CONTEXT_NAME}\n"
+        "  user: {}\n"
+    )
+
+
+def write_kubeconfig(state_dir: Path, url: str) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "kubeconfig"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(kubeconfig_text(url))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path
+
+
+class SimHandle:
+    """A running simulator: where it listens and the environment kubectl needs."""
+
+    def __init__(self, server: SimHTTPServer, cluster: Cluster, state_dir: Path) -> None:
+        self._server = server
+        self.cluster = cluster
+        self.port: int = server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = state_dir
+        self.kubeconfig = write_kubeconfig(state_dir, self.url)
+        self.cache_dir = state_dir / "cache"
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2},
+            name=f"kubelesson-sim-{self.port}", daemon=True,
+        )
+
+    @property
+    def store(self) -> Store:
+        return self.cluster.store
+
+    @property
+    def options(self) -> SimOptions:
+        return self.cluster.options
+
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir)}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, wake watches, close connections, join every thread we started."""
+        self._server.shutdown()
+        self.cluster.close()
+        self._server.close_connections()
+        self._server.wait_handlers(timeout=5)
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start(state_dir: Path, *, options: SimOptions | None = None, port: int = 0) -> SimHandle:
+    cluster = Cluster(options or SimOptions())
+    try:
+        server = SimHTTPServer(port, cluster)
+    except OSError as exc:
+        cluster.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(port) from None
+        raise
+    handle = SimHandle(server, cluster, Path(state_dir))
+    handle.start()
+    return handle
+
+
+@contextmanager
+def running(state_dir: Path, *, options: SimOptions | None = None,
+            port: int = 0) -> Iterator[SimHandle]:
+    """Run a simulator on a background thread for the duration of the block."""
+    handle = start(state_dir, options=options, port=port)
+    try:
+        yield handle
+    finally:
+        handle.stop()

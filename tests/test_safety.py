@@ -1,0 +1,232 @@
+"""Isolation and cleanup: the learner's objects are never touched, and no sandbox or
+kubectl process outlives a run, whichever way the run ends (fault injection)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Cli, kubectl_binary
+
+SIM = ("--context", "kubelesson-sim")
+
+
+@pytest.fixture(scope="module")
+def own_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A simulator of this module's own: the checks below count sandboxes and processes."""
+    from kubelesson.sim import SimOptions, running
+
+    options = SimOptions(pending_seconds=0.1, creating_seconds=0.3, terminating_seconds=0.3)
+    with running(tmp_path_factory.mktemp("safety-sim"), options=options) as sim:
+        yield sim
+
+
+@pytest.fixture
+def kcli(cli: Cli, own_sim: object) -> Cli:
+    cli.env.update(own_sim.env())  # type: ignore[attr-defined]
+    return cli
+
+
+def kubectl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([kubectl_binary(), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def sandboxes(env: dict[str, str]) -> list[str]:
+    """kubelesson's namespaces that are still there and not already on their way out."""
+    result = kubectl(env, "get", "namespaces", "-l", "app.kubernetes.io/managed-by=kubelesson", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return [
+        item["metadata"]["name"]
+        for item in json.loads(result.stdout)["items"]
+        if item.get("status", {}).get("phase") != "Terminating"
+    ]
+
+
+def wait_until_gone(env: dict[str, str], timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := sandboxes(env)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def lesson_kubectls() -> list[int]:
+    """kubectl processes started by kubelesson: their KUBECONFIG is a sandbox kubeconfig."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"kubectl") and any(
+            var.startswith(b"KUBECONFIG=") and b"/kubelesson-" in var for var in environ
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting for the run to get there"
+        time.sleep(0.02)
+
+
+def start(kcli: Cli, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kubelesson", "check", "3", *SIM, *args],
+        cwd=ROOT, env=kcli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_learners_own_pod_survives_unchanged(kcli: Cli) -> None:
+    env = kcli.env
+    created = kubectl(env, "apply", "-f", str(ROOT / "examples" / "3_pod.yaml"), "-n", "default")
+    assert created.returncode == 0, created.stderr
+    before = json.loads(kubectl(env, "get", "pod", "caddy", "-n", "default", "-o", "json").stdout)["metadata"]
+    try:
+        result = kcli("check", "3", *SIM)
+        assert result.returncode == 0, result.stdout + result.stderr
+        after = json.loads(kubectl(env, "get", "pod", "caddy", "-n", "default", "-o", "json").stdout)["metadata"]
+        assert (after["uid"], after["resourceVersion"]) == (before["uid"], before["resourceVersion"])
+    finally:
+        kubectl(env, "delete", "pod", "caddy", "-n", "default", "--wait=false")
+
+
+def test_namespace_option_refuses_existing_objects(kcli: Cli) -> None:
+    env = kcli.env
+    assert kubectl(env, "create", "namespace", "mine").returncode == 0
+    assert kubectl(env, "apply", "-f", str(ROOT / "examples/3_pod.yaml"), "-n", "mine").returncode == 0
+    try:
+        result = kcli("check", "3", *SIM, "--namespace", "mine")
+        assert result.returncode == 2
+        assert "pod/caddy" in result.stderr and "mine" in result.stderr
+        assert kubectl(env, "get", "pod", "caddy", "-n", "mine").returncode == 0
+    finally:
+        kubectl(env, "delete", "namespace", "mine", "--wait=false")
+
+
+def test_keep_leaves_the_sandbox_and_says_how_to_remove_it(kcli: Cli) -> None:
+    result = kcli("check", "3", *SIM, "--keep")
+    assert result.returncode == 0, result.stderr
+    kept = sandboxes(kcli.env)
+    assert len(kept) == 1
+    assert f"kubectl delete namespace {kept[0]}" in result.stderr
+    kubectl(kcli.env, "delete", "namespace", kept[0])
+
+
+# Where in lesson 3 the signal arrives: after the sandbox exists, while waiting for the
+# pod, between steps, and while the port-forward runs.
+def _sandbox_exists(env: dict[str, str]) -> bool:
+    return bool(sandboxes(env))
+
+
+def _port_forward_running() -> bool:
+    return any(b"port-forward" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in lesson_kubectls())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("moment", ["sandbox", "0.4s", "1.0s", "port-forward"])
+def test_signal_at_any_moment_cleans_up(kcli: Cli, sig: signal.Signals, moment: str) -> None:
+    proc = start(kcli)
+    try:
+        if moment == "sandbox":
+            wait_for(lambda: _sandbox_exists(kcli.env))
+        elif moment == "port-forward":
+            wait_for(_port_forward_running)
+        else:
+            time.sleep(float(moment.rstrip("s")))
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode == 0:  # the run finished before the signal: nothing to clean then
+        assert "PASS" in out
+    else:
+        assert proc.returncode == 130, (out, err)
+        assert "interrupted" in err and "Traceback" not in err
+    assert lesson_kubectls() == []
+    assert wait_until_gone(kcli.env) == []
+
+
+def test_sigkilled_runs_sandbox_is_removed_by_the_next_run(kcli: Cli) -> None:
+    proc = start(kcli)
+    try:
+        wait_for(lambda: _sandbox_exists(kcli.env))
+        left = sandboxes(kcli.env)
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_for(lambda: not lesson_kubectls(), timeout=10)  # children die with their parent
+    assert sandboxes(kcli.env) == left
+    result = kcli("check", "3", *SIM)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"removed sandboxes left by earlier interrupted runs: {left[0]}" in result.stdout
+    assert wait_until_gone(kcli.env) == []
+
+
+def test_busy_port_is_replaced_and_mapped_back(kcli: Cli) -> None:
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("127.0.0.1", 8000))
+        holder.listen()
+    except OSError:
+        pytest.skip("port 8000 is taken by something else here")  # already busy: same situation
+    try:
+        result = kcli("check", "3", *SIM)
+    finally:
+        holder.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "port 8000 was busy on this machine, so port" in result.stdout
+    assert "✓ kubectl port-forward pod/caddy 8000:80" in result.stdout
+
+
+def test_pod_that_never_gets_a_node_times_out_with_a_hint(cli: Cli, tmp_path: Path) -> None:
+    from kubelesson.sim import SimOptions, running
+
+    with running(tmp_path / "sim", options=SimOptions(nodes_ready=False)) as sim:
+        cli.env.update(sim.env())
+        result = cli("check", "3", *SIM, "--timeout", "2")
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "gave up after 2s waiting for condition=Ready pod/caddy; last seen:" in out
+    assert "Pending" in out
+    assert "no node could take it" in out
+    assert "try: kubectl get nodes" in out
+    assert "not run (an earlier wait failed)" in out
+
+
+def test_image_typo_gets_the_image_hint(cli: Cli, tmp_path: Path, own_sim: object) -> None:
+    course = tmp_path / "course"
+    (course / "examples").mkdir(parents=True)
+    (course / "transcripts").mkdir()
+    (course / "transcripts" / "3.yaml").write_text((ROOT / "transcripts/3.yaml").read_text())
+    (course / "examples" / "3_pod.yaml").write_text(
+        (ROOT / "examples/3_pod.yaml").read_text().replace("caddy:2", "cadddy:2")
+    )
+    cli.env.update(own_sim.env())  # type: ignore[attr-defined]
+    result = cli("check", "3", *SIM, "--timeout", "3", "--root", str(course), "--lang", "ja")
+    assert result.returncode == 1
+    assert "イメージを取得できません" in result.stdout
+    assert "kubectl describe pod caddy" in result.stdout
+    assert "サポート用ファイル" in result.stderr
+    bundle = Path(result.stderr.split("サポート用ファイルを ")[1].split(" ")[0])
+    text = bundle.read_text()
+    assert "ErrImagePull" in text or "ImagePullBackOff" in text
+    assert "kubectl describe pod/caddy" in text
+    os.unlink(bundle)
