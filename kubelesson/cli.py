@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kubelesson import __version__
+from kubelesson import __version__, interrupts
 from kubelesson.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_PASS, KubelessonError
 from kubelesson.messages import language, say
 
@@ -312,7 +312,9 @@ def main(argv: list[str] | None = None) -> None:
     lang = language()
     _state["lang"] = lang
     try:
-        code = cli.main(args=argv, prog_name="kubelesson", standalone_mode=False)
+        with interrupts.handled():
+            code = cli.main(args=argv, prog_name="kubelesson", standalone_mode=False)
+            interrupts.check()  # a signal during the final cleanup still means exit 130
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:

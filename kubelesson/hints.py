@@ -72,8 +72,9 @@ def for_output(command: str, output: str, reason: str | None = None) -> Hint:
 def for_step(command: str, raw_output: str, record: StepRecord | None, reason: str | None = None) -> Hint:
     """Like :func:`for_output`, but also using what the runner saw around the step."""
     if record is not None and record.wait is not None and not record.wait.ok:
+        # A wait that ran out of time is not "still starting": say what held the pod up.
         seen = record.wait.last_status + "\n" + raw_output
-        hint = for_output(command, seen, reason)
+        hint = for_output(command, seen)
         return hint if hint.kind != "differs" else Hint("timeout", _fill("kubectl describe {object}", record.wait.wait.target))
     if record is not None and record.probe is not None and not record.probe.ok and command.startswith("curl"):
         return Hint("probe_failed", "kubectl port-forward pod/caddy 8000:80")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubelesson import interrupts
 from kubelesson.errors import KubectlMissing, KubectlTooOld
 
 MIN_VERSION = (1, 25)
@@ -93,6 +94,7 @@ class Kubectl:
         """Run to completion; never raises for a non-zero exit (that is data, not an error)."""
         import sh
 
+        interrupts.check()  # after a signal, start nothing new (cleanup excepted)
         started = time.monotonic()
         proc = self._command()(
             *self.prefix,
@@ -111,14 +113,20 @@ class Kubectl:
             _timeout_signal=signal.SIGKILL,
             _decode_errors="replace",
         )
+        interrupts.track(proc.process.pid)
         try:
             proc.wait()
             code = proc.exit_code
         except sh.TimeoutException:
             code = TIMED_OUT
+        except sh.SignalException:  # stopped by an interrupt: reported by check() below
+            code = -1
         except BaseException:
             _kill_quietly(proc.process.pid)
             raise
+        finally:
+            interrupts.untrack(proc.process.pid)
+        interrupts.check()
         output = _lines(proc.process.stdout.decode("utf-8", "replace"))
         return Result(tuple(args), output, code, time.monotonic() - started)
 
@@ -180,6 +188,7 @@ class Background:
     """
 
     def __init__(self, kubectl: Kubectl, args: Sequence[str]) -> None:
+        interrupts.check()
         self.argv = tuple(args)
         self._lines: list[str] = []
         self._changed = threading.Condition()
@@ -202,6 +211,7 @@ class Background:
             _decode_errors="replace",
         )
         self.pid: int = self._proc.process.pid
+        interrupts.track(self.pid)
 
     def _on_line(self, line: str) -> None:
         with self._changed:
@@ -236,6 +246,7 @@ class Background:
             if self._has_exited(wait=wait):
                 break
         code = self._exit_code()
+        interrupts.untrack(self.pid)
         return Result(self.argv, self.output, code, time.monotonic() - self._started)
 
     def wait_exit(self, wait: float) -> bool:

@@ -14,7 +14,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 import click
@@ -28,6 +28,7 @@ from kubelesson.sandbox import Target
 
 JSON_SCHEMA = "kubelesson.report/v1"
 MARKS = {"pass": "✓", "fail": "✗", "missing": "✗", "extra": "·", "skipped": "-"}
+FAILING = ("fail", "missing", "skipped")
 COLOURS = {"pass": "green", "fail": "red", "missing": "red", "extra": "yellow", "skipped": "yellow"}
 
 
@@ -55,15 +56,14 @@ class Report:
     comparison: Comparison
     steps: tuple[StepView, ...]
     run: RunResult | None = None
-    skipped: tuple[Step, ...] = field(default=())
 
     @property
     def passed(self) -> bool:
-        return self.comparison.passed and not self.skipped
+        return self.comparison.passed and not (self.run and self.run.skipped)
 
     @property
     def failed_count(self) -> int:
-        return sum(1 for view in self.steps if view.result.verdict in ("fail", "missing")) + len(self.skipped)
+        return sum(1 for view in self.steps if view.result.verdict in FAILING)
 
     @property
     def seconds(self) -> float:
@@ -110,11 +110,14 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
             notes += (say(lang, "report.probe_failed", url=record.probe.url, expect=record.probe.probe.expect,
                           detail=record.probe.detail),)
         hint = None
-        if result.verdict in ("fail", "missing"):
+        if result.verdict == "missing" and run is not None and run.skipped:
+            # Not the learner's omission: the run stopped after a failed wait.
+            result = replace(result, verdict="skipped")
+            notes += (say(lang, "report.skipped"),)
+        elif result.verdict in ("fail", "missing"):
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
         views.append(StepView(result, record, hint, notes))
-    skipped = run.skipped if run else ()
-    return Report(lesson, comparison, tuple(views), run, skipped)
+    return Report(lesson, comparison, tuple(views), run)
 
 
 # --- human -----------------------------------------------------------------------------
@@ -161,11 +164,7 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
     lines = header_lines(report.lesson, lang, target) if with_header else []
     for view in report.steps:
         lines += _step_lines(view, lang, colour)
-    for step in report.skipped:
-        mark = click.style(MARKS["skipped"], fg=COLOURS["skipped"]) if colour else MARKS["skipped"]
-        lines.append(f"  {mark} {step.run}")
-        lines.append(f"      {say(lang, 'report.skipped')}")
-    total = len(report.steps) + len(report.skipped)
+    total = len(report.steps)
     if report.passed:
         summary = say(lang, "report.pass", total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
@@ -189,13 +188,8 @@ def as_dict(report: Report, lang: str) -> dict[str, Any]:
         "server": target.server if target else None,
         "namespace": target.namespace if target else None,
         "duration": round(report.seconds, 3),
-        "steps": [_step_dict(view, lang) for view in report.steps]
-        + [{"index": None, "command": step.run, "verdict": "skipped", "expected": None, "actual": None,
-            "diff": "", "duration": 0.0, "notes": [], "hint": None} for step in report.skipped],
-        "summary": {
-            "total": len(report.steps) + len(report.skipped),
-            "failed": report.failed_count,
-        },
+        "steps": [_step_dict(view, lang) for view in report.steps],
+        "summary": {"total": len(report.steps), "failed": report.failed_count},
     }
 
 
@@ -231,19 +225,16 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
     for report in reports:
         suite = ET.SubElement(
             suites, "testsuite", name=f"lesson {report.lesson.number}",
-            tests=str(len(report.steps) + len(report.skipped)), failures=str(report.failed_count),
+            tests=str(len(report.steps)), failures=str(report.failed_count),
             skipped="0", time=f"{report.seconds:.3f}",
         )
         for view in report.steps:
             case = ET.SubElement(suite, "testcase", classname=f"lesson{report.lesson.number}",
                                  name=f"{view.result.index}: {view.result.command}", time=f"{view.seconds:.3f}")
-            if view.result.verdict in ("fail", "missing"):
-                failure = ET.SubElement(case, "failure", message=say(lang, "hint." + view.hint.kind)
-                                        if view.hint else view.result.verdict)
-                failure.text = view.result.diff or say(lang, "report.missing")
-        for step in report.skipped:
-            case = ET.SubElement(suite, "testcase", classname=f"lesson{report.lesson.number}", name=step.run)
-            failure = ET.SubElement(case, "failure", message=say(lang, "report.skipped"))
+            if view.result.verdict in FAILING:
+                message = say(lang, "hint." + view.hint.kind) if view.hint else "; ".join(view.notes)
+                failure = ET.SubElement(case, "failure", message=message or view.result.verdict)
+                failure.text = view.result.diff or "\n".join(view.notes) or say(lang, "report.missing")
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -277,13 +277,13 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
     skipped: tuple[Step, ...] = ()
     cleanup: tuple[Result, ...] = ()
     try:
-        with interrupts.raising():
-            for index, step in enumerate(lesson.steps, 1):
-                record = runner.run_step(index, step)
-                records.append(record)
-                if record.wait and not record.wait.ok:
-                    skipped = lesson.steps[index:]
-                    break
+        for index, step in enumerate(lesson.steps, 1):
+            interrupts.check()
+            record = runner.run_step(index, step)
+            records.append(record)
+            if record.wait and not record.wait.ok:
+                skipped = lesson.steps[index:]
+                break
     finally:
         cleanup = run_cleanup(kubectl, lesson)
     entries = tuple(entry for record in records for entry in record.entries)

@@ -250,8 +250,8 @@ def open_sandbox(
             if found:
                 raise ObjectsExist(namespace=namespace, objects=", ".join(found))
         else:
+            created = True  # before the call: an interrupt may land after the server made it
             create_namespace(kubectl, name, lesson)
-            created = True
         target = Target(ctx, server, kubeconfig, name, created, client_version, server_version)
         session = Session(kubectl, target, swept, keep)
         yield session

@@ -94,6 +94,7 @@ def test_learners_own_pod_survives_unchanged(kcli: Cli) -> None:
     env = kcli.env
     created = kubectl(env, "apply", "-f", str(ROOT / "examples" / "3_pod.yaml"), "-n", "default")
     assert created.returncode == 0, created.stderr
+    assert kubectl(env, "wait", "--for=condition=Ready", "pod/caddy", "-n", "default").returncode == 0
     before = json.loads(kubectl(env, "get", "pod", "caddy", "-n", "default", "-o", "json").stdout)["metadata"]
     try:
         result = kcli("check", "3", *SIM)

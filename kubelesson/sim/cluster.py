@@ -7,6 +7,7 @@ import contextlib
 import json
 import random
 import re
+import threading
 from typing import Any
 
 from kubelesson.sim import errors, patch, timeutil
@@ -184,6 +185,7 @@ class Cluster:
         self.lifecycle = Lifecycle(self.store, options, self.nodes)
         self.lifecycle.on_removed = self._maybe_finish_namespace
         self._next_service_ip = 2
+        self._ip_lock = threading.Lock()
         self._seed()
 
     def close(self) -> None:
@@ -385,10 +387,13 @@ class Cluster:
             obj["status"] = {"phase": "Active"}
         elif rt is SERVICE:
             _service_defaults(obj, self._allocate_service_ip())
+        elif rt.plural == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
 
     def _allocate_service_ip(self) -> str:
-        ip = self._next_service_ip
-        self._next_service_ip += 1
+        with self._ip_lock:
+            ip = self._next_service_ip
+            self._next_service_ip += 1
         return f"10.43.{(ip * 37) % 250 + 1}.{(ip * 113) % 250 + 2}"
 
     # -- updating ----------------------------------------------------------------------
@@ -496,6 +501,26 @@ class Cluster:
             raise errors.unsupported_media_type(content_type)
         return self._finish_update(rt, live, new, dry_run=dry_run, check_rv=True)
 
+    def server_side_apply(self, rt: ResourceType, namespace: str, name: str, body: Any, *,
+                          dry_run: bool = False) -> tuple[Obj, bool]:
+        """An approximation of server-side apply: create, or merge the applied fields in.
+
+        Field ownership (managedFields) and conflict detection are not simulated.
+        """
+        obj = self._check_body(rt, namespace, body)
+        if obj["metadata"].get("name", name) != name:
+            raise errors.bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the "
+                f"name on the URL ({name})")
+        obj["metadata"]["name"] = name
+        live = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        if live is None:
+            return self.create(rt, namespace, obj, dry_run=dry_run), True
+        applied = deep_copy(obj)
+        applied.pop("status", None)
+        new = patch.strategic_merge(deep_copy(live), applied)
+        return self._finish_update(rt, live, new, dry_run=dry_run, check_rv=False), False
+
     # -- deleting ----------------------------------------------------------------------
     def delete(self, rt: ResourceType, namespace: str, name: str, *,
                grace: int | None = None, dry_run: bool = False) -> Obj:
@@ -587,5 +612,5 @@ class Cluster:
 
     # -- debug -------------------------------------------------------------------------
     def transitions_json(self) -> bytes:
-        return json.dumps(self.lifecycle.transitions).encode()
+        return json.dumps(self.lifecycle.transitions_snapshot()).encode()
 

@@ -10,10 +10,27 @@ from kubelesson.sim.resources import GROUPS, ResourceType, in_group
 # kubectl reads aggregated discovery only when the reply carries exactly this media type;
 # the same body as plain application/json is taken for the legacy format and fails.
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+AGGREGATED_VERSIONS = ("v2", "v2beta1")  # kubectl 1.30+ asks for v2, 1.26-1.29 for v2beta1
+
+
+def aggregated_content_type(version: str) -> str:
+    return f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+
+
+def aggregated_version(accept: str) -> str | None:
+    """The aggregated-discovery version the client accepts first, None for legacy only."""
+    for media_range in accept.split(","):
+        params = dict(
+            part.strip().split("=", 1) for part in media_range.split(";")[1:] if "=" in part
+        )
+        if (params.get("g") == "apidiscovery.k8s.io" and params.get("as") ==
+                "APIGroupDiscoveryList" and params.get("v") in AGGREGATED_VERSIONS):
+            return params["v"]
+    return None
 
 
 def wants_aggregated(accept: str) -> bool:
-    return "as=APIGroupDiscoveryList" in accept and "apidiscovery.k8s.io" in accept
+    return aggregated_version(accept) is not None
 
 
 def _response_kind(group: str, version: str, kind: str) -> dict[str, str]:
@@ -60,12 +77,12 @@ def _aggregated_group(group: str) -> dict[str, Any]:
     }
 
 
-def aggregated(core: bool) -> dict[str, Any]:
-    """The APIGroupDiscoveryList for /api (core=True) or /apis."""
+def aggregated(core: bool, version: str = "v2") -> dict[str, Any]:
+    """The APIGroupDiscoveryList for /api (core=True) or /apis (v2 and v2beta1 agree)."""
     groups = [""] if core else [g for g in GROUPS if g]
     return {
         "kind": "APIGroupDiscoveryList",
-        "apiVersion": "apidiscovery.k8s.io/v2",
+        "apiVersion": f"apidiscovery.k8s.io/{version}",
         "metadata": {},
         "items": [_aggregated_group(g) for g in groups],
     }

@@ -97,6 +97,10 @@ class Lifecycle:
     def stop(self) -> None:
         self.scheduler.stop()
 
+    def transitions_snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.transitions)
+
     # -- bookkeeping -----------------------------------------------------------------
     def _record(self, pod: Obj, what: str | None = None) -> None:
         status = pod.get("status", {})

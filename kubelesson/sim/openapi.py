@@ -71,3 +71,59 @@ def lookup(path: str) -> dict[str, Any] | None:
         if path.strip("/") == _gv_path(group):
             return group_version_doc(group)
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# OpenAPI v2, protobuf-encoded (gnostic's openapi_v2.Document). kubectl 1.27 and 1.28 look
+# for the fieldValidation query parameter here instead of in OpenAPI v3; without it their
+# `apply` fails. Like the v3 documents it carries only the PATCH operation of each kind,
+# with the x-kubernetes-group-version-kind extension and no definitions, so kubectl keeps
+# building strategic merge patches from its compiled-in types.
+
+V2_CONTENT_TYPE = "application/octet-stream"  # what kube-apiserver sends; Go cannot parse the @ form
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes | str) -> bytes:
+    """A length-delimited protobuf field (strings, bytes and sub-messages)."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _query_parameter(name: str) -> bytes:
+    # ParametersItem.parameter(1) -> Parameter.non_body_parameter(2)
+    #   -> NonBodyParameter.query_parameter_sub_schema(3) -> {in(2), name(4), type(6)}
+    sub_schema = _field(2, "query") + _field(4, name) + _field(6, "string")
+    return _field(1, _field(2, _field(3, sub_schema)))
+
+
+def _patch_operation(rt: ResourceType) -> bytes:
+    gvk_yaml = f'group: "{rt.group}"\nkind: {rt.kind}\nversion: {rt.version}\n'
+    extension = _field(1, "x-kubernetes-group-version-kind") + _field(2, _field(2, gvk_yaml))
+    parameters = b"".join(
+        _field(8, _query_parameter(name)) for name in ("dryRun", "fieldManager",
+                                                       "fieldValidation")
+    )
+    return _field(5, f"patch{rt.kind}") + parameters + _field(13, extension)
+
+
+def v2_document() -> bytes:
+    """Document{swagger(1), info(2){title(1), version(2)}, paths(8){path(2): NamedPathItem}}."""
+    named_items = b""
+    for group in GROUPS:
+        for rt in in_group(group):
+            path_item = _field(8, _patch_operation(rt))  # PathItem.patch
+            named_items += _field(2, _field(1, _item_path(rt)) + _field(2, path_item))
+    info = _field(1, "Kubernetes (kubelesson simulator)") + _field(2, "v1")
+    return _field(1, "2.0") + _field(2, info) + _field(8, named_items)

@@ -17,7 +17,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubelesson.sim import discovery, errors, openapi, printers, protobuf, resources, timeutil
+from kubelesson.sim import (
+    discovery,
+    errors,
+    openapi,
+    printers,
+    protobuf,
+    resources,
+    schema,
+    timeutil,
+)
 from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.resources import POD, ResourceType
@@ -126,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in getattr(self, "_warnings", []):
+            self.send_header("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
         if self.close_connection:
             self.send_header("Connection", "close")
         # One write for headers and body: one segment for small replies.
@@ -172,6 +183,27 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(413, "RequestEntityTooLarge", "request entity too large")
         return self.rfile.read(length)
 
+    def _validated_body(self, rt: ResourceType) -> Any:
+        """The JSON body, checked for unknown fields as `fieldValidation` asks.
+
+        Strict (kubectl's default) rejects like the apiserver's strict decoder; Warn
+        answers with Warning headers, which kubectl prints as `Warning: …`.
+        """
+        body = self._json_body()
+        mode = self.query.get("fieldValidation", "")
+        unknown = schema.unknown_fields(rt.kind, body)
+        if not unknown:
+            return body
+        texts = [f'unknown field "{path}"' for path in unknown]
+        if mode != "Strict":
+            if mode == "Warn":
+                self._warnings.extend(texts)
+            schema.prune(rt.kind, body)
+            return body
+        raise errors.bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict '
+            f"decoding error: {', '.join(texts)}")
+
     def _json_body(self) -> Any:
         raw = self._body
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -197,6 +229,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._headers_sent = False
+        self._warnings: list[str] = []
         try:
             self._body = self._read_body()
             self._route()
@@ -264,17 +297,22 @@ class Handler(BaseHTTPRequestHandler):
         if rest == ["v3"]:
             self._send_json(200, openapi.index())
             return
+        if rest == ["v2"] and "protobuf" in (self.headers.get("Accept") or ""):
+            self._send_bytes(200, openapi.v2_document(), openapi.V2_CONTENT_TYPE)
+            return
         if rest[:1] == ["v3"]:
             doc = openapi.lookup("/".join(rest[1:]))
             if doc is not None:
                 self._send_json(200, doc)
                 return
-        raise errors.path_not_found()  # includes /openapi/v2, which kubectl may skip
+        raise errors.path_not_found()  # JSON /openapi/v2 and /swagger-2.0.0.pb-v1
 
     def _discovery(self, core: bool) -> None:
         self._only(self.command, "GET")
-        if discovery.wants_aggregated(self.headers.get("Accept") or ""):
-            self._send_json(200, discovery.aggregated(core), discovery.AGGREGATED_CONTENT_TYPE)
+        version = discovery.aggregated_version(self.headers.get("Accept") or "")
+        if version is not None:
+            self._send_json(200, discovery.aggregated(core, version),
+                            discovery.aggregated_content_type(version))
         elif core:
             host = f"127.0.0.1:{self.server.server_address[1]}"
             self._send_json(200, discovery.legacy_api(host))
@@ -355,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_list(rt, items, rv)
         elif method == "POST":
             ns = self._namespace(rt, namespace)
-            created = self.server.cluster.create(rt, ns, self._json_body(),
+            created = self.server.cluster.create(rt, ns, self._validated_body(rt),
                                                  dry_run=self._dry_run())
             self._send_json(201, created)
         elif method == "DELETE":
@@ -400,13 +438,21 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(200, obj)
         elif method == "PUT":
-            self._send_json(200, cluster.update(rt, ns, name, self._json_body(),
+            self._send_json(200, cluster.update(rt, ns, name, self._validated_body(rt),
                                                 dry_run=self._dry_run()))
         elif method == "PATCH":
             content_type = self.headers.get("Content-Type") or ""
             if content_type.startswith("application/apply-patch"):
-                raise errors.unsupported_media_type(content_type)
-            self._send_json(200, cluster.patch(rt, ns, name, content_type, self._json_body(),
+                if not self.query.get("fieldManager"):
+                    raise ApiError(400, "BadRequest", "PATCH /apply requests require a "
+                                   "fieldManager query parameter", {})
+                obj, created = cluster.server_side_apply(rt, ns, name, self._validated_body(rt),
+                                                         dry_run=self._dry_run())
+                self._send_json(201 if created else 200, obj)
+                return
+            body = (self._json_body() if content_type.startswith("application/json-patch")
+                    else self._validated_body(rt))
+            self._send_json(200, cluster.patch(rt, ns, name, content_type, body,
                                                dry_run=self._dry_run()))
         elif method == "DELETE":
             self._delete(rt, ns, name)

@@ -144,3 +144,37 @@ def test_dry_runs(kubectl137: Kubectl, tmp_path: Path) -> None:
     assert deleted.out == 'pod "caddy" deleted from default namespace (server dry run)\n'
     time.sleep(0.05)
     assert kubectl137.sim.store.get("pods", "default", "caddy") is not None
+
+
+def test_strict_field_validation(kubectl: Kubectl, tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: caddy\nspec:\n  containers:\n"
+                    "  - name: caddy\n    image: caddy:2\n    imagee: caddy:2\n")
+    strict = kubectl("apply", "-f", str(typo))
+    assert (strict.rc, strict.err) == (1, (
+        f'Error from server (BadRequest): error when creating "{typo}": Pod in version "v1" '
+        'cannot be handled as a Pod: strict decoding error: unknown field '
+        '"spec.containers[0].imagee"\n'))
+    warned = kubectl("apply", "--validate=warn", "-f", str(typo))
+    assert (warned.rc, warned.out) == (0, "pod/caddy created\n")
+    assert warned.err == 'Warning: unknown field "spec.containers[0].imagee"\n'
+    stored = kubectl.sim.store.get("pods", "default", "caddy")
+    assert stored is not None and "imagee" not in stored["spec"]["containers"][0]
+
+
+def test_server_side_apply_and_typed_creates(kubectl137: Kubectl, tmp_path: Path) -> None:
+    manifest = pod_manifest(tmp_path)
+    first = kubectl137("apply", "--server-side", "-f", str(manifest))
+    assert (first.rc, first.out) == (0, "pod/caddy serverside-applied\n"), first.err
+    relabelled = kubectl137("apply", "--server-side", "-f",
+                            str(pod_manifest(tmp_path, label="other")))
+    assert relabelled.out == "pod/caddy serverside-applied\n"
+    pod = kubectl137.sim.store.get("pods", "default", "caddy")
+    assert pod is not None and pod["metadata"]["labels"] == {"app": "other"}
+    # kubectl's typed clients send protobuf bodies for these
+    assert kubectl137("create", "configmap", "cfg", "--from-literal=a=b").out == (
+        "configmap/cfg created\n")
+    assert kubectl137("create", "secret", "generic", "s", "--from-literal=a=b").out == (
+        "secret/s created\n")
+    rows = kubectl137("get", "secret", "s").out.splitlines()
+    assert rows[1].split()[:3] == ["s", "Opaque", "1"]

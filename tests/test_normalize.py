@@ -1,0 +1,202 @@
+"""The normalizer, tested with data.
+
+* ``normalize_cases/*.yaml``: one case per file, either a corpus entry (``command`` and its
+  ``input``, with the entry's ``source``) or a whole ``transcript``, with an optional
+  ``context``. The goldens are ``expected`` (the normalized transcript) and ``rules`` (which
+  rules changed something). ``pytest --update-goldens`` rewrites them; review the diff.
+
+The property tests (hypothesis) are in ``test_normalize_properties.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubelesson.normalize import (
+    Context,
+    RuleFileError,
+    default_rules,
+    explain,
+    normalize,
+    rules_from_data,
+)
+from kubelesson.transcript import Entry, Transcript, parse, render
+
+CASES = Path(__file__).parent / "normalize_cases"
+
+
+def _case_transcript(golden: Any) -> Transcript:
+    text = golden.get("transcript")
+    if text is not None:
+        return parse(text)
+    output = golden["input"].rstrip("\n")
+    return Transcript((Entry(golden["command"], output, golden.get("exit_code", 0)),))
+
+
+def _context(spec: dict[str, Any] | None) -> Context:
+    spec = spec or {}
+    return Context(
+        namespaces=dict(spec.get("namespaces", {})),
+        ports={int(k): int(v) for k, v in spec.get("ports", {}).items()},
+    )
+
+
+@pytest.mark.golden_test("normalize_cases/*.yaml")
+def test_normalize_case(golden: Any) -> None:
+    raw = _case_transcript(golden)
+    golden.get("source")  # documentation of where the case comes from (corpus id, URL)
+    golden.get("corpus_id")
+    golden.get("notes")
+    ctx = _context(golden.get("context"))
+    result, changes = explain(raw, ctx)
+    without_header = Transcript(result.entries)
+    assert render(without_header) == golden.out["expected"]
+    assert sorted({change.rule for change in changes}) == golden.out["rules"]
+    # explain and normalize agree, and a second pass changes nothing
+    assert normalize(raw, ctx) == result
+    assert normalize(result) == result
+    assert normalize(result, ctx) == result
+
+
+# --- the lesson's own outputs are lines of the golden -----------------------------------------
+
+LESSON_GOLDEN = Path(__file__).parent.parent / "transcripts" / "3.yaml"
+
+
+def test_seed_outputs_are_lines_of_the_normalized_lesson() -> None:
+    case = yaml.safe_load((CASES / "lesson3-seed.yaml").read_text(encoding="utf-8"))
+    recorded = yaml.safe_load(
+        (CASES / "lesson3-kubectl137-sandbox.yaml").read_text(encoding="utf-8")
+    )
+    seed = render(normalize(parse(case["transcript"])))
+    run = normalize(parse(recorded["transcript"]), _context(recorded["context"]))
+    run_lines = set(render(Transcript(run.entries)).splitlines())
+    for line in seed.splitlines():
+        assert line in run_lines, line
+    for wanted in (
+        "pod/caddy created",
+        "NAME    READY   STATUS    RESTARTS   AGE",
+        "caddy   1/1     Running   0          <age>",
+        'pod "caddy" deleted',
+        "No resources found in default namespace.",
+        "Forwarding from 127.0.0.1:8000 -> 80",
+    ):
+        assert wanted in seed.splitlines()
+
+
+# --- the corpus as a whole ----------------------------------------------------------------------
+
+
+def _corpus_cases() -> list[Transcript]:
+    found = []
+    for path in sorted(CASES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found.append(_case_transcript(data))
+    return found
+
+
+ALL_CASES = _corpus_cases()
+
+
+def test_every_case_is_idempotent() -> None:
+    for t in ALL_CASES:
+        once = normalize(t)
+        assert normalize(once) == once
+
+
+# --- contexts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("used", "shown"),
+    [
+        (
+            "No resources found in kubelesson-3-x7k2p namespace.",
+            "No resources found in default namespace.",
+        ),
+        ('pod "caddy" deleted from kubelesson-3-x7k2p namespace', 'pod "caddy" deleted'),
+        ("Forwarding from 127.0.0.1:38123 -> 80", "Forwarding from 127.0.0.1:8000 -> 80"),
+        ("Handling connection for 38123", "Handling connection for 8000"),
+        ("Namespace:    kubelesson-3-x7k2p", "Namespace:    default"),
+        # a namespace that merely starts like the sandbox's is another namespace
+        ("No resources found in kubelesson-3-x7k2p-old namespace.", None),
+        # another number that contains the port's digits is another number
+        ("Forwarding from 127.0.0.1:381234 -> 80", None),
+    ],
+)
+def test_context_maps_the_sandbox_back(used: str, shown: str | None) -> None:
+    ctx = Context({"kubelesson-3-x7k2p": "default"}, {38123: 8000})
+    out = normalize(_one("kubectl get pods", used), ctx).entries[0].output
+    assert out == (shown if shown is not None else used)
+
+
+def test_context_applies_to_commands() -> None:
+    ctx = Context({"kubelesson-3-x7k2p": "default"}, {38123: 8000})
+    t = Transcript(
+        (
+            Entry("kubectl port-forward pod/caddy 38123:80"),
+            Entry("curl -s http://localhost:38123/ | grep -o 'Caddy works!'", "Caddy works!"),
+            Entry("kubectl get pods -n kubelesson-3-x7k2p"),
+        )
+    )
+    assert [e.command for e in normalize(t, ctx).entries] == [
+        "kubectl port-forward pod/caddy 8000:80",
+        "curl -s http://localhost:8000/ | grep -o 'Caddy works!'",
+        "kubectl get pods -n default",
+    ]
+
+
+# --- the rule file -------------------------------------------------------------------------------
+
+
+def test_every_rule_has_a_name_and_a_reason() -> None:
+    data = yaml.safe_load(
+        (Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8")
+    )
+    names = [rule["name"] for section in data.values() for rule in section]
+    assert len(names) == len(set(names)), "rule names must be unique"
+    for section in data.values():
+        for rule in section:
+            assert rule.get("why"), rule["name"]
+    assert default_rules() is default_rules()  # loaded once
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"text_rules": [{"name": "x", "pattern": "(", "replace": ""}]},
+        {"text_rules": [{"name": "x", "pattern": "a", "replace": "", "typo": 1}]},
+        {"text_rules": [{"pattern": "a", "replace": ""}]},
+        {"text_rules": [{"name": "x", "pattern": "a"}]},
+        {"text_rules": [{"name": "x", "pattern": "a", "action": "shred"}]},
+        {"columns": [{"name": "x", "pattern": "a", "replace": "b"}]},
+        {"colums": []},
+        [],
+    ],
+)
+def test_a_malformed_rule_file_is_refused(data: Any) -> None:
+    with pytest.raises(RuleFileError):
+        rules_from_data(data)
+
+
+def test_a_maintainer_can_add_a_rule_as_data() -> None:
+    data = yaml.safe_load(
+        (Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8")
+    )
+    data["text_rules"].append(
+        {
+            "name": "kustomize-version",
+            "why": "test",
+            "pattern": r"^(Kustomize Version: )v\S+$",
+            "replace": r"\1<v>",
+        }
+    )
+    rules = rules_from_data(data)
+    t = _one("kubectl version", "Client Version: v1.30.0\nKustomize Version: v5.0.4")
+    result, changes = explain(t, rules=rules)
+    assert result.entries[0].output == "Client Version: v1.30.0\nKustomize Version: <v>"
+    assert [c.rule for c in changes] == ["kustomize-version"]

@@ -1,0 +1,165 @@
+"""Property tests of the normalizer (hypothesis) over generated ``kubectl get pods`` tables:
+idempotence, that what must differ stays different (status, READY, restarts, names, row
+count, the order of a watch), and that what legitimately varies normalizes equal (AGE, IPs,
+nodes, generated suffixes, column spacing, row order).
+
+PYTEST_DONT_REWRITE: with pytest-golden's assertion-pass hook on, pytest would build an
+explanation for every passing assert of every generated example, which is 10x slower.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from kubelesson.normalize import column_values, normalize
+from kubelesson.transcript import Entry, Transcript
+
+STATUSES = (
+    "Pending",
+    "ContainerCreating",
+    "Running",
+    "Terminating",
+    "Completed",
+    "Error",
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "Init:0/1",
+    "Init:CrashLoopBackOff",
+    "PodInitializing",
+    "Unknown",
+)
+NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
+AGES = st.from_regex(r"[1-9][0-9]?[smhd]|[1-9]m[1-5][0-9]s|[1-9]d[1-9]h", fullmatch=True)
+SAFE = "bcdfghjklmnpqrstvwxz2456789"
+HASH = st.text("456789bcdf", min_size=8, max_size=10).filter(
+    lambda h: re.search("[4-9]", h) is not None
+)
+SUFFIX = st.text(SAFE, min_size=5, max_size=5).filter(lambda s: re.search("[a-z]", s) is not None)
+
+
+@st.composite
+def pod_rows(draw: st.DrawFn) -> dict[str, Any]:
+    total = draw(st.integers(1, 3))
+    restarts = draw(st.integers(0, 12))
+    ago = f" ({draw(AGES)} ago)" if restarts and draw(st.booleans()) else ""
+    return {
+        "name": draw(NAMES),
+        "ready": f"{draw(st.integers(0, total))}/{total}",
+        "status": draw(st.sampled_from(STATUSES)),
+        "restarts": f"{restarts}{ago}",
+        "age": draw(AGES),
+        "ip": draw(st.sampled_from(["10.42.0.5", "10.244.1.17", "192.168.39.154", "<none>"])),
+        "node": draw(st.sampled_from(["k3d-hands-on-agent-0", "kind-control-plane", "minikube"])),
+    }
+
+
+def table(rows: list[dict[str, Any]], *, wide: bool = False, pad: int = 3) -> str:
+    """A table laid out like kubectl's tabwriter (``pad`` spaces between columns)."""
+    header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    keys = ["name", "ready", "status", "restarts", "age"]
+    if wide:
+        header += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+        keys += ["ip", "node"]
+    cells = [header] + [
+        [row[k] for k in keys] + (["<none>", "<none>"] if wide else []) for row in rows
+    ]
+    widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
+    lines = []
+    for r in cells:
+        line = "".join(c.ljust(w + pad) for c, w in zip(r[:-1], widths[:-1], strict=True)) + r[-1]
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _one(command: str, output: str) -> Transcript:
+    return Transcript((Entry(command, output),))
+
+
+def _normalized_output(command: str, output: str) -> str:
+    return normalize(_one(command, output)).entries[0].output
+
+
+ROWS = st.lists(pod_rows(), min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=ROWS, wide=st.booleans(), watch=st.booleans())
+def test_tables_are_idempotent(rows: list[dict[str, Any]], wide: bool, watch: bool) -> None:
+    command = "kubectl get pods" + (" -o wide" if wide else "") + (" -w" if watch else "")
+    once = normalize(_one(command, table(rows, wide=wide)))
+    assert normalize(once) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=ROWS, data=st.data())
+def test_changing_what_matters_changes_the_normalized_table(
+    rows: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    k = data.draw(st.integers(0, len(rows) - 1))
+    field = data.draw(st.sampled_from(["status", "ready", "restarts", "name"]))
+    changed = [dict(row) for row in rows]
+    row = changed[k]
+    if field == "status":
+        row["status"] = data.draw(st.sampled_from([s for s in STATUSES if s != row["status"]]))
+    elif field == "ready":
+        up, total = row["ready"].split("/")
+        row["ready"] = f"{(int(up) + 1) % (int(total) + 1)}/{total}"
+    elif field == "restarts":
+        count, _, ago = row["restarts"].partition(" ")
+        row["restarts"] = f"{int(count) + 1} {ago}".strip()
+    else:
+        row["name"] = data.draw(NAMES.filter(lambda n: n != row["name"]))
+    # two rows that swap into each other's values describe the same set of pods
+    assume(sorted(map(str, rows)) != sorted(map(str, changed)))
+    command = "kubectl get pods"
+    assert _normalized_output(command, table(rows)) != _normalized_output(command, table(changed))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=ROWS, data=st.data())
+def test_what_varies_between_runs_normalizes_equal(
+    rows: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    other = []
+    for row in rows:
+        twin = dict(row)
+        twin["age"] = data.draw(AGES)
+        if " (" in row["restarts"]:
+            twin["restarts"] = row["restarts"].split(" ")[0] + f" ({data.draw(AGES)} ago)"
+        if row["ip"] != "<none>":
+            twin["ip"] = data.draw(st.sampled_from(["10.42.3.9", "172.17.0.4", "10.1.0.166"]))
+        twin["node"] = data.draw(st.sampled_from(["docker-desktop", "ha-demo-m02", "worker-1"]))
+        other.append(twin)
+    # generated names: the same deployment's pods with another hash and other suffixes
+    deployment = [dict(row, name=f"caddy-{data.draw(HASH)}-{data.draw(SUFFIX)}") for row in rows]
+    redeployed = [dict(row, name=f"caddy-{data.draw(HASH)}-{data.draw(SUFFIX)}") for row in other]
+    order = data.draw(st.permutations(range(len(rows))))
+    shuffled = [other[i] for i in order]
+    command = "kubectl get pods -o wide"
+    base = _normalized_output(command, table(rows, wide=True))
+    assert base == _normalized_output(
+        command, table(shuffled, wide=True, pad=data.draw(st.integers(2, 6)))
+    )
+    assert _normalized_output(command, table(deployment, wide=True)) == _normalized_output(
+        command, table([redeployed[i] for i in order], wide=True)
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=ROWS)
+def test_watch_keeps_the_order_of_events(rows: list[dict[str, Any]]) -> None:
+    output = _normalized_output("kubectl get pods -w", table(rows))
+    assert column_values(output, "STATUS") == [row["status"] for row in rows]
+    assert column_values(output, "NAME") == [row["name"] for row in rows]
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=ROWS)
+def test_row_count_is_kept(rows: list[dict[str, Any]]) -> None:
+    output = _normalized_output("kubectl get pods", table(rows + rows[:1]))
+    assert len(output.splitlines()) == len(rows) + 2
