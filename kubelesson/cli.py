@@ -124,8 +124,6 @@ def _announce(lang: str, *, quiet: bool) -> Callable[[Any], None]:
         from kubelesson import report
 
         click.echo(report.target_line(session.target, lang))
-        if session.swept:
-            click.echo(say(lang, "report.swept", names=", ".join(session.swept)))
 
     return on_target
 
@@ -170,6 +168,9 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
     _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons)
     if save:
         _save_transcripts(save, results)
+    swept = [name for result in results for name in result.swept]
+    if swept and not as_json:
+        click.echo(say(lang, "report.swept", names=", ".join(swept)))
     failed = [r for r in results if not r.passed]
     if failed and (bundle or not as_json):
         from kubelesson import bundle as support

@@ -124,15 +124,20 @@ def _result(
         return StepResult(index, golden.command, "pass", _text(golden), _text(actual), _text(raw))
     if not exit_codes:
         actual = Entry(actual.command, actual.output, golden.exit_code)  # not shown: not compared
-    expected_text, actual_text = _text(golden), _text(actual)
+    # The diff lays both tables out alike, so it shows the cells that differ, not the spacing.
+    expected_output, actual_output = norm.align_tables(golden.output, actual.output)
+    diff = _diff(
+        _text(Entry(golden.command, expected_output, golden.exit_code)),
+        _text(Entry(actual.command, actual_output, actual.exit_code)),
+    )
     return StepResult(
         index,
         golden.command,
         "fail",
-        expected_text,
-        actual_text,
+        _text(golden),
+        _text(actual),
         _text(raw),
-        _diff(expected_text, actual_text),
+        diff,
         _reason(golden, actual, exit_codes=exit_codes),
     )
 

@@ -39,6 +39,7 @@ class Checked:
     run: RunResult
     comparison: compare.Comparison
     diagnostics: str = ""  # describe and events, gathered in the sandbox when the check failed
+    swept: tuple[str, ...] = ()  # sandboxes of killed runs removed on the way
 
     @property
     def passed(self) -> bool:
@@ -50,9 +51,8 @@ def user_kubectl(options: Options) -> kubectl.Kubectl:
     path = kubectl.locate(options.kubectl)
     config = options.kubeconfig or os.environ.get("KUBECONFIG")
     extra = {"KUBECONFIG": config} if config else {}
-    tool = kubectl.Kubectl(path, kubectl.build_env(None, extra), options.root.resolve())
-    kubectl.check_version(tool.client_version(), path)
-    return tool
+    # kubectl's version is checked with the server's, in one call (sandbox.check_reachable).
+    return kubectl.Kubectl(path, kubectl.build_env(None, extra), options.root.resolve())
 
 
 def lesson_with_golden(root: Path, number: int) -> Lesson:
@@ -73,7 +73,7 @@ def run(options: Options, found: Lesson, *, progress: Progress | None = None,
         if on_target:
             on_target(session)
         return runner.run_lesson(found, session.kubectl, session.target, progress=progress,
-                                 wait_timeout=options.timeout)
+                                 wait_timeout=options.timeout, cleanup=not session.target.created)
 
 
 def golden_of(result: RunResult) -> str:
@@ -90,8 +90,9 @@ def check(options: Options, number: int, *, progress: Progress | None = None,
         if on_target:
             on_target(session)
         result = runner.run_lesson(found, session.kubectl, session.target, progress=progress,
-                                   wait_timeout=options.timeout)
-        checked = Checked(found, result, compare.compare(golden, result.transcript, result.context))
+                                   wait_timeout=options.timeout, cleanup=not session.target.created)
+        checked = Checked(found, result, compare.compare(golden, result.transcript, result.context),
+                          swept=tuple(session.swept_names()))
         if not checked.passed:
             # Still inside the sandbox: what the cluster says about the lesson's objects.
             checked = replace(checked, diagnostics=bundle.diagnostics(session.kubectl, found))

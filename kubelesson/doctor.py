@@ -9,7 +9,7 @@ from typing import Any
 
 from kubelesson import core, lesson, runner, sandbox
 from kubelesson.errors import KubelessonError
-from kubelesson.kubectl import Kubectl
+from kubelesson.kubectl import Kubectl, check_version, parse_version
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ def run(options: core.Options) -> Iterator[Finding]:
     try:
         tool = core.user_kubectl(options)
         client = tool.run(["version", "--client"], timeout=20).output.splitlines()[0]
+        check_version(parse_version(client), tool.path)
         yield Finding(True, "doctor.kubectl", {"path": tool.path, "version": client})
-        context = sandbox.choose_context(tool, options.context)
+        context, config = sandbox.read_config(tool, options.context)
         yield Finding(True, "doctor.context", {"context": context})
-        server = sandbox.server_address(sandbox.flattened_config(tool, context))
+        server = sandbox.server_address(config)
         pinned = tool.for_context(context)
         _, server_version = sandbox.check_reachable(pinned, server)
         yield Finding(True, "doctor.cluster", {"server": server, "version": server_version})

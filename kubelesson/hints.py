@@ -37,16 +37,35 @@ def _object(command: str) -> str:
 
 # Ordered: the first match wins. {object} is filled from the step's command.
 RULES = (
-    _Rule("connection_refused", re.compile(r"was refused - did you specify|connect: connection refused"),
-          "kubectl cluster-info"),
-    _Rule("port_busy", re.compile(r"address already in use|unable to listen on any of the requested ports"),
-          "lsof -i :{port}"),
-    _Rule("image_pull", re.compile(r"\b(ErrImagePull|ImagePullBackOff|InvalidImageName)\b"),
-          "kubectl describe {object}"),
-    _Rule("crashloop", re.compile(r"\b(CrashLoopBackOff|Error)\b\s+\d"), "kubectl logs {name} --previous"),
-    _Rule("leftover", re.compile(r"\(AlreadyExists\)|\bunchanged$|\bconfigured$", re.M), "kubectl delete {object}"),
+    _Rule(
+        "connection_refused",
+        re.compile(r"was refused - did you specify|connect: connection refused"),
+        "kubectl cluster-info",
+    ),
+    _Rule(
+        "port_busy",
+        re.compile(r"address already in use|unable to listen on any of the requested ports"),
+        "lsof -i :{port}",
+    ),
+    _Rule(
+        "image_pull",
+        re.compile(r"\b(ErrImagePull|ImagePullBackOff|InvalidImageName)\b"),
+        "kubectl describe {object}",
+    ),
+    _Rule(
+        "crashloop",
+        re.compile(r"\b(CrashLoopBackOff|Error)\b\s+\d"),
+        "kubectl logs {name} --previous",
+    ),
+    _Rule(
+        "leftover",
+        re.compile(r"\(AlreadyExists\)|\bunchanged$|\bconfigured$", re.M),
+        "kubectl delete {object}",
+    ),
     _Rule("pending", re.compile(r"\bPending\b"), "kubectl get nodes"),
-    _Rule("still_starting", re.compile(r"\b(ContainerCreating|PodInitializing)\b"), "kubectl get pods"),
+    _Rule(
+        "still_starting", re.compile(r"\b(ContainerCreating|PodInitializing)\b"), "kubectl get pods"
+    ),
     _Rule("not_found", re.compile(r"\(NotFound\)"), "kubectl get pods"),
 )
 
@@ -69,13 +88,33 @@ def for_output(command: str, output: str, reason: str | None = None) -> Hint:
     return Hint("differs", "kubectl get events --sort-by=.lastTimestamp")
 
 
-def for_step(command: str, raw_output: str, record: StepRecord | None, reason: str | None = None) -> Hint:
+def for_step(
+    command: str, raw_output: str, record: StepRecord | None, reason: str | None = None
+) -> Hint:
     """Like :func:`for_output`, but also using what the runner saw around the step."""
     if record is not None and record.wait is not None and not record.wait.ok:
         # A wait that ran out of time is not "still starting": say what held the pod up.
         seen = record.wait.last_status + "\n" + raw_output
         hint = for_output(command, seen)
-        return hint if hint.kind != "differs" else Hint("timeout", _fill("kubectl describe {object}", record.wait.wait.target))
-    if record is not None and record.probe is not None and not record.probe.ok and command.startswith("curl"):
-        return Hint("probe_failed", "kubectl port-forward pod/caddy 8000:80")
+        return (
+            hint
+            if hint.kind != "differs"
+            else Hint("timeout", _fill("kubectl describe {object}", record.wait.wait.target))
+        )
+    if (
+        record is not None
+        and record.probe is not None
+        and not record.probe.ok
+        and command.startswith("curl")
+    ):
+        return for_probe(record)
     return for_output(command, raw_output, reason)
+
+
+def for_probe(record: StepRecord) -> Hint:
+    """A probe that failed: nothing answered, or something answered with another page."""
+    assert record.probe is not None
+    if record.probe.detail.startswith("HTTP "):
+        # Something did answer, so the forward works: which image does the pod really run?
+        return Hint("wrong_page", _fill("kubectl describe {object}", record.step.run))
+    return Hint("probe_failed", record.step.run)

@@ -60,8 +60,9 @@ def check() -> None:
         raise Interrupted(signal=signal.Signals(_received[0]).name)
 
 
-def reset() -> None:
-    _received.clear()
+def pending() -> bool:
+    """Whether a signal came that :func:`check` would raise for (for loops that must not raise)."""
+    return bool(_received) and not _shielded
 
 
 @contextmanager

@@ -4,6 +4,9 @@ Keys are grouped by where they appear. ``say(lang, key, **params)`` formats one;
 missing in one language falls back to English so a new message never crashes a run.
 """
 
+# Each sentence stays on one line, so that it can be found with grep in both languages.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 import os
@@ -85,6 +88,10 @@ MESSAGES: Catalogue = {
         "ja": "コンテキスト {context}(サーバー {server})、名前空間 {namespace}",
     },
     "report.sandbox": {"en": "sandbox namespace", "ja": "サンドボックスの名前空間"},
+    "report.sandbox_namespace": {
+        "en": "{namespace} (sandbox namespace)",
+        "ja": "{namespace}(サンドボックスの名前空間)",
+    },
     "report.swept": {
         "en": "removed sandboxes left by earlier interrupted runs: {names}",
         "ja": "以前に中断された実行が残したサンドボックスを削除しました: {names}",
@@ -121,6 +128,18 @@ MESSAGES: Catalogue = {
         "ja": "不合格: {total} ステップ中 {failed} ステップがレッスンと異なります({seconds:.1f} 秒)",
     },
     "report.waiting": {"en": "waiting for {what} ({seconds:.0f}s)", "ja": "{what} を待っています({seconds:.0f} 秒)"},
+    "report.waiting_status": {
+        "en": "waiting for {what}, now {status} ({seconds:.0f}s)",
+        "ja": "{what} を待っています。現在 {status}({seconds:.0f} 秒)",
+    },
+    "report.session_summary": {
+        "en": "your session: {done} of {total} steps done as the lesson shows, {differ} differ, {missing} missing",
+        "ja": "あなたのセッション: {total} ステップ中 {done} ステップがレッスンどおり、{differ} ステップが異なり、{missing} ステップが見当たりません",
+    },
+    "report.more_missing": {
+        "en": "the steps after this one are missing too; carry on from here",
+        "ja": "このあとのステップも見当たりません。ここから続けましょう",
+    },
     "report.running": {"en": "running {command}", "ja": "実行中: {command}"},
     "report.bundle": {
         "en": "support bundle written to {path} (attach it to your question)",
@@ -157,6 +176,10 @@ MESSAGES: Catalogue = {
     "hint.probe_failed": {
         "en": "nothing answered through the forwarded port; keep kubectl port-forward running while you open the page",
         "ja": "転送したポートから応答がありません。ページを開く間は kubectl port-forward を動かしたままにしましょう",
+    },
+    "hint.wrong_page": {
+        "en": "a web page came back, but not the lesson's: the pod may run another image, or another program holds the local port",
+        "ja": "ページは返ってきましたが、レッスンのページではありません。Pod が別のイメージで動いているか、別のプログラムがローカルのポートを使っている可能性があります",
     },
     "hint.still_starting": {
         "en": "the pod was still starting when you looked; wait a few seconds and run the command again",

@@ -44,6 +44,7 @@ __all__ = [
     "RuleFileError",
     "Rules",
     "TextRule",
+    "align_tables",
     "column_values",
     "default_rules",
     "explain",
@@ -506,10 +507,16 @@ def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
     return out
 
 
-def _layout(names: list[str], rows: list[list[str] | str]) -> list[str]:
+def _widths(names: list[str], rows: list[list[str] | str]) -> list[int]:
     """kubectl's layout: every column as wide as its widest cell plus 3 spaces, at least 6."""
     table = [names] + [r for r in rows if isinstance(r, list)]
-    widths = [max(_MIN_WIDTH, max(len(r[k]) for r in table) + _PAD) for k in range(len(names) - 1)]
+    return [max(_MIN_WIDTH, max(len(r[k]) for r in table) + _PAD) for k in range(len(names) - 1)]
+
+
+def _layout(
+    names: list[str], rows: list[list[str] | str], widths: list[int] | None = None
+) -> list[str]:
+    widths = widths or _widths(names, rows)
     lines = []
     for row in [names, *rows]:
         if isinstance(row, str):
@@ -532,7 +539,9 @@ def _mask_cell(
         if cached is None:
             if len(rules.cell_cache) > _CACHE_LIMIT:
                 rules.cell_cache.clear()
-            cached = rules.cell_cache[key] = _mask_cell_uncached(cell, column, rules, subs, log, index)
+            cached = rules.cell_cache[key] = _mask_cell_uncached(
+                cell, column, rules, subs, log, index
+            )
         return cached
     return _mask_cell_uncached(cell, column, rules, subs, log, index)
 
@@ -636,6 +645,39 @@ def explain(
     log: list[Change] = []
     entries = tuple(_entry(e, chosen, subs, log, i) for i, e in enumerate(t.entries))
     return Transcript(entries, t.header), log
+
+
+def align_tables(first: str, second: str) -> tuple[str, str]:
+    """Two normalized outputs with their corresponding tables laid out to common column
+    widths, so that a diff of the two shows the cells that differ rather than a header and
+    every row that moved because one cell got wider."""
+    a = _segments(first.split("\n"), watch=False)
+    b = _segments(second.split("\n"), watch=False)
+    widths: dict[int, list[int]] = {}
+    tables_a = [seg for seg in a if isinstance(seg, _Table)]
+    tables_b = [seg for seg in b if isinstance(seg, _Table)]
+    for ta, tb in zip(tables_a, tables_b, strict=False):
+        if ta.names == tb.names:
+            common = [
+                max(x, y)
+                for x, y in zip(_widths(ta.names, ta.rows), _widths(tb.names, tb.rows), strict=True)
+            ]
+            widths[id(ta)] = widths[id(tb)] = common
+    return _join(a, widths), _join(b, widths)
+
+
+def _join(segments: list[list[str] | _Table], widths: Mapping[int, list[int]]) -> str:
+    lines: list[str] = []
+    for seg in segments:
+        if isinstance(seg, _Table):
+            lines += (
+                _layout(seg.names, seg.rows, widths.get(id(seg)))
+                if id(seg) in widths
+                else seg.original
+            )
+        else:
+            lines += seg
+    return "\n".join(lines)
 
 
 def column_values(output: str, column: str) -> list[str]:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -86,8 +87,15 @@ def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str
         if record.wait.ok:
             notes.append(say(lang, "report.waited", seconds=record.wait.seconds, what=what))
         else:
-            notes.append(say(lang, "report.wait_failed", seconds=record.wait.seconds, what=what,
-                             status=record.wait.last_status or record.wait.message))
+            notes.append(
+                say(
+                    lang,
+                    "report.wait_failed",
+                    seconds=record.wait.seconds,
+                    what=what,
+                    status=record.wait.last_status or record.wait.message,
+                )
+            )
     if record.port:
         notes.append(say(lang, "report.port_moved", wanted=record.port[0], used=record.port[1]))
     return tuple(notes)
@@ -95,7 +103,7 @@ def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str
 
 def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: str) -> Report:
     records = _records_by_entry(run)
-    views = []
+    views: list[StepView] = []
     position = 0
     seen: set[int] = set()
     for result in comparison.steps:
@@ -107,17 +115,35 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
         if record is not None:
             seen.add(id(record))
         if record and record.probe and not record.probe.ok and result.command.startswith("curl"):
-            notes += (say(lang, "report.probe_failed", url=record.probe.url, expect=record.probe.probe.expect,
-                          detail=record.probe.detail),)
+            notes += (
+                say(
+                    lang,
+                    "report.probe_failed",
+                    url=record.probe.url,
+                    expect=record.probe.probe.expect,
+                    detail=record.probe.detail,
+                ),
+            )
         hint = None
         if result.verdict == "missing" and run is not None and run.skipped:
             # Not the learner's omission: the run stopped after a failed wait.
-            result = replace(result, verdict="skipped")
+            # "skipped" exists only in reports; compare.Verdict does not know it (yet).
+            result = replace(result, verdict="skipped")  # type: ignore[arg-type]
             notes += (say(lang, "report.skipped"),)
+        elif result.verdict == "missing" and views and views[-1].result.verdict == "missing":
+            # One hint for a run of missing steps is enough; the rest would repeat it.
+            pass
         elif result.verdict in ("fail", "missing"):
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
+            if result.verdict == "missing" and _all_missing_after(comparison.steps, result.index):
+                notes += (say(lang, "report.more_missing"),)
         views.append(StepView(result, record, hint, notes))
     return Report(lesson, comparison, tuple(views), run)
+
+
+def _all_missing_after(steps: Sequence[StepResult], index: int) -> bool:
+    later = [step for step in steps if step.index > index and step.verdict != "extra"]
+    return bool(later) and all(step.verdict == "missing" for step in later)
 
 
 # --- human -----------------------------------------------------------------------------
@@ -148,8 +174,10 @@ def target_line(target: Target, lang: str) -> str:
     """Which cluster a run used, shown before anything runs (never credentials)."""
     namespace = target.namespace
     if target.created:
-        namespace = f"{namespace} ({say(lang, 'report.sandbox')})"
-    return say(lang, "report.target", context=target.context, server=target.server, namespace=namespace)
+        namespace = say(lang, "report.sandbox_namespace", namespace=namespace)
+    return say(
+        lang, "report.target", context=target.context, server=target.server, namespace=namespace
+    )
 
 
 def header_lines(lesson: Lesson, lang: str, target: Target | None = None) -> list[str]:
@@ -165,13 +193,33 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
     for view in report.steps:
         lines += _step_lines(view, lang, colour)
     total = len(report.steps)
+    if report.run is None:
+        lines.append(session_summary(report, lang))
     if report.passed:
         summary = say(lang, "report.pass", total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
     else:
-        summary = say(lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds)
+        summary = say(
+            lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds
+        )
         lines.append(click.style(summary, fg="red", bold=True) if colour else summary)
     return "\n".join(lines)
+
+
+def session_summary(report: Report, lang: str) -> str:
+    """For a transcript compared without running (``diff``): what was done, what is not."""
+    counts = {"pass": 0, "fail": 0, "missing": 0}
+    for view in report.steps:
+        if view.result.verdict in counts:
+            counts[view.result.verdict] += 1
+    return say(
+        lang,
+        "report.session_summary",
+        done=counts["pass"],
+        differ=counts["fail"],
+        missing=counts["missing"],
+        total=sum(counts.values()),
+    )
 
 
 # --- machine-readable ------------------------------------------------------------------
@@ -206,7 +254,11 @@ def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
         "diff": result.diff,
         "duration": round(view.seconds, 3),
         "notes": list(view.notes),
-        "hint": {"kind": view.hint.kind, "text": say(lang, "hint." + view.hint.kind), "try": view.hint.try_command}
+        "hint": {
+            "kind": view.hint.kind,
+            "text": say(lang, "hint." + view.hint.kind),
+            "try": view.hint.try_command,
+        }
         if view.hint
         else None,
     }
@@ -215,8 +267,11 @@ def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
 def as_json(reports: Sequence[Report], lang: str) -> str:
     if len(reports) == 1:
         return json.dumps(as_dict(reports[0], lang), ensure_ascii=False, indent=2)
-    body = {"schema": JSON_SCHEMA, "passed": all(r.passed for r in reports),
-            "lessons": [as_dict(r, lang) for r in reports]}
+    body = {
+        "schema": JSON_SCHEMA,
+        "passed": all(r.passed for r in reports),
+        "lessons": [as_dict(r, lang) for r in reports],
+    }
     return json.dumps(body, ensure_ascii=False, indent=2)
 
 
@@ -224,17 +279,30 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
     suites = ET.Element("testsuites", name="kubelesson")
     for report in reports:
         suite = ET.SubElement(
-            suites, "testsuite", name=f"lesson {report.lesson.number}",
-            tests=str(len(report.steps)), failures=str(report.failed_count),
-            skipped="0", time=f"{report.seconds:.3f}",
+            suites,
+            "testsuite",
+            name=f"lesson {report.lesson.number}",
+            tests=str(len(report.steps)),
+            failures=str(report.failed_count),
+            skipped="0",
+            time=f"{report.seconds:.3f}",
         )
         for view in report.steps:
-            case = ET.SubElement(suite, "testcase", classname=f"lesson{report.lesson.number}",
-                                 name=f"{view.result.index}: {view.result.command}", time=f"{view.seconds:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"lesson{report.lesson.number}",
+                name=f"{view.result.index}: {view.result.command}",
+                time=f"{view.seconds:.3f}",
+            )
             if view.result.verdict in FAILING:
-                message = say(lang, "hint." + view.hint.kind) if view.hint else "; ".join(view.notes)
+                message = (
+                    say(lang, "hint." + view.hint.kind) if view.hint else "; ".join(view.notes)
+                )
                 failure = ET.SubElement(case, "failure", message=message or view.result.verdict)
-                failure.text = view.result.diff or "\n".join(view.notes) or say(lang, "report.missing")
+                failure.text = (
+                    view.result.diff or "\n".join(view.notes) or say(lang, "report.missing")
+                )
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -243,33 +311,73 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
 
 
 class TerminalProgress:
-    """A single self-overwriting status line on a terminal; nothing when piped or in CI."""
+    """A single self-overwriting status line on a terminal; nothing when piped or in CI.
+
+    With colour allowed, the line is redrawn with ``ESC[K`` and tinted; with ``NO_COLOR``
+    (or ``TERM=dumb``) it is still live but drawn with a carriage return and spaces only,
+    so not one escape code reaches the terminal.
+    """
 
     def __init__(self, lang: str, stream: IO[str] | None = None) -> None:
         self.lang = lang
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() and "CI" not in os.environ
+        self.live = _isatty(self.stream) and "CI" not in os.environ
+        self.colour = self.live and use_colour(self.stream)
         self._last = 0.0
+        self._shown = 0  # width of what is on the line now (to blank it without ESC[K)
 
     def _show(self, text: str) -> None:
-        if self.live:
-            width = max(20, shutil.get_terminal_size().columns - 1)
-            self.stream.write("\r\033[K" + text[:width])
-            self.stream.flush()
+        if not self.live:
+            return
+        text = _fit(text, max(20, shutil.get_terminal_size().columns - 1))
+        if self.colour:
+            self.stream.write("\r\033[K" + (click.style(text, fg="cyan") if text else ""))
+        else:
+            # Overwrite what was there with spaces (by display width: CJK takes two columns).
+            blank = " " * max(0, self._shown - _columns(text))
+            self.stream.write("\r" + text + (blank + "\r" + text if blank else ""))
+        self._shown = _columns(text)
+        self.stream.flush()
 
     def step_started(self, index: int, step: Step) -> None:
+        self._last = 0.0
         self._show(say(self.lang, "report.running", command=step.run))
 
-    def waiting(self, wait: Wait, elapsed: float) -> None:
+    def waiting(self, wait: Wait, elapsed: float, status: str = "") -> None:
+        """Called on every tick of a wait; ``status`` is the object's state when known."""
         now = time.monotonic()
         if now - self._last >= 0.5:
             self._last = now
-            self._show("⏳ " + say(self.lang, "report.waiting", what=f"{wait.condition} {wait.target}", seconds=elapsed))
+            what = f"{wait.condition} {wait.target}"
+            if status:
+                text = say(
+                    self.lang, "report.waiting_status", what=what, status=status, seconds=elapsed
+                )
+            else:
+                text = say(self.lang, "report.waiting", what=what, seconds=elapsed)
+            self._show("⏳ " + text)
 
     def step_finished(self, index: int, record: StepRecord) -> None:
         self._show("")
 
     def clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        """Leave the line blank with the cursor at its start, ready for the report."""
+        self._show("")
+
+
+def _columns(text: str) -> int:
+    """How many terminal columns ``text`` takes (wide East Asian characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _fit(text: str, width: int) -> str:
+    while _columns(text) > width:
+        text = text[:-1]
+    return text
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream: not a terminal
+        return False

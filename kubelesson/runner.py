@@ -159,7 +159,7 @@ class Runner:
             # Ticks only refresh the progress line; the exit of `kubectl wait` ends the loop at once.
             while not proc.wait_exit(0.25):
                 self.progress.waiting(wait, time.monotonic() - started)
-                if time.monotonic() - started > timeout + 30:
+                if interrupts.pending() or time.monotonic() - started > timeout + 30:
                     break
         finally:
             result = proc.stop(grace=1.0)
@@ -270,12 +270,15 @@ def context_from_header(header: tuple[tuple[str, str], ...]) -> Context:
 
 
 def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Progress | None = None,
-               wait_timeout: float | None = None) -> RunResult:
-    """Run every step in order; after a failed wait, run that step once more and stop."""
+               wait_timeout: float | None = None, cleanup: bool = True) -> RunResult:
+    """Run every step in order; after a failed wait, run that step once more and stop.
+
+    ``cleanup=False`` skips the lesson's cleanup commands: in a sandbox that is about to be
+    deleted they would only cost time."""
     runner = Runner(kubectl, progress=progress or Silent(), wait_timeout=wait_timeout)
     records: list[StepRecord] = []
     skipped: tuple[Step, ...] = ()
-    cleanup: tuple[Result, ...] = ()
+    cleaned: tuple[Result, ...] = ()
     try:
         for index, step in enumerate(lesson.steps, 1):
             interrupts.check()
@@ -285,7 +288,7 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
                 skipped = lesson.steps[index:]
                 break
     finally:
-        cleanup = run_cleanup(kubectl, lesson)
+        cleaned = run_cleanup(kubectl, lesson) if cleanup else ()
     entries = tuple(entry for record in records for entry in record.entries)
     namespaces = {target.namespace: "default"} if target.namespace != "default" else {}
     return RunResult(
@@ -295,7 +298,7 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
         skipped=skipped,
         context=Context(namespaces=namespaces, ports=dict(runner.ports)),
         target=target,
-        cleanup=cleanup,
+        cleanup=cleaned,
     )
 
 

@@ -16,9 +16,10 @@ import secrets
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ from kubelesson.errors import (
     NoContext,
     ObjectsExist,
 )
-from kubelesson.kubectl import Kubectl
+from kubelesson.kubectl import Kubectl, check_version, parse_version
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LESSON_LABEL = "kubelesson.dev/lesson"
@@ -70,36 +71,24 @@ def sandbox_name(lesson: int) -> str:
     return f"kubelesson-{lesson}-" + "".join(secrets.choice(alphabet) for _ in range(5))
 
 
-def current_context(kubectl: Kubectl) -> str:
-    result = kubectl.run(["config", "current-context"], timeout=20)
-    name = result.output.strip()
-    if not result.ok or not name:
-        raise NoContext()
-    return name
+def read_config(kubectl: Kubectl, context: str | None) -> tuple[str, dict[str, Any]]:
+    """The context to use and its flattened kubeconfig, from one kubectl call.
 
-
-def choose_context(kubectl: Kubectl, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    name = current_context(kubectl)
-    if not is_local(name):
-        raise ContextNotLocal(context=name)
-    return name
-
-
-def flattened_config(kubectl: Kubectl, context: str) -> dict[str, Any]:
-    result = kubectl.run(
-        ["config", "view", "--flatten", "--minify", "--context", context, "-o", "json"], timeout=20
-    )
-    if not result.ok:
-        raise NoContext("error.bad_context", context=context)
+    Without ``--context`` the current context is used, but only if it looks local: a
+    learner's lesson must never land on a production cluster by accident.
+    """
+    args = ["config", "view", "--flatten", "--minify", "-o", "json"]
+    result = kubectl.run([*args, "--context", context] if context else args, timeout=20)
     try:
-        config: dict[str, Any] = json.loads(result.output)
+        config: dict[str, Any] = json.loads(result.output) if result.ok else {}
     except json.JSONDecodeError:
-        raise NoContext("error.bad_context", context=context) from None
-    if not config.get("contexts"):
-        raise NoContext("error.bad_context", context=context)
-    return config
+        config = {}
+    name = context or config.get("current-context", "")
+    if not config.get("contexts") or not name:
+        raise NoContext("error.bad_context", context=context) if context else NoContext()
+    if context is None and not is_local(name):
+        raise ContextNotLocal(context=name)
+    return name, config
 
 
 def server_address(config: dict[str, Any]) -> str:
@@ -124,13 +113,18 @@ def write_private(folder: Path, config: dict[str, Any]) -> Path:
 
 
 def check_reachable(kubectl: Kubectl, server: str) -> tuple[str, str]:
-    """kubectl's and the server's versions, or ClusterUnreachable naming the address."""
+    """kubectl's and the server's versions (one call for both), or an error saying which
+    is the problem: a kubectl too old, or a server that does not answer."""
     result = kubectl.run(["version", "-o", "json", "--request-timeout=10s"], timeout=30)
     try:
         info = json.loads(result.output[result.output.index("{") : result.output.rindex("}") + 1])
-        return str(info["clientVersion"]["gitVersion"]), str(info["serverVersion"]["gitVersion"])
-    except (ValueError, KeyError):
-        raise ClusterUnreachable(server=server, detail=_last_line(result.output)) from None
+    except ValueError:
+        info = {}
+    client = str(info.get("clientVersion", {}).get("gitVersion", ""))
+    check_version(parse_version(client), kubectl.path)
+    if "serverVersion" not in info:
+        raise ClusterUnreachable(server=server, detail=_last_line(result.output))
+    return client, str(info["serverVersion"]["gitVersion"])
 
 
 def _last_line(text: str) -> str:
@@ -152,8 +146,11 @@ def namespace_manifest(name: str, lesson: int) -> str:
     )
 
 
-def create_namespace(kubectl: Kubectl, name: str, lesson: int) -> None:
-    result = kubectl.run(["create", "-f", "-"], stdin=namespace_manifest(name, lesson), timeout=60)
+def create_namespace(kubectl: Kubectl, name: str, lesson: int, folder: Path) -> None:
+    # From a file, not stdin: sh feeds stdin from a polling thread that costs ~50 ms.
+    manifest = folder / "namespace.json"
+    manifest.write_text(namespace_manifest(name, lesson), encoding="utf-8")
+    result = kubectl.run(["create", "-f", str(manifest)], timeout=60)
     if "(Forbidden)" in result.output:
         raise Forbidden(action=f"create namespace {name}", detail=_last_line(result.output))
     if not result.ok:
@@ -219,8 +216,25 @@ class Session:
 
     kubectl: Kubectl
     target: Target
-    swept: list[str]
-    kept: bool = False
+    sweeper: threading.Thread | None = None
+    swept: list[str] = field(default_factory=list)
+
+    def swept_names(self) -> list[str]:
+        """Sandboxes of killed runs that this run removed (waits for the sweep to end)."""
+        if self.sweeper is not None:
+            self.sweeper.join(timeout=60)
+        return list(self.swept)
+
+    def start_sweep(self) -> None:
+        """Remove stale sandboxes in the background, while the lesson runs: it must happen,
+        but nothing the lesson does depends on it."""
+
+        def sweep_quietly() -> None:
+            with contextlib.suppress(Exception):
+                self.swept.extend(sweep(self.kubectl))
+
+        self.sweeper = threading.Thread(target=sweep_quietly, name="kubelesson-sweep", daemon=True)
+        self.sweeper.start()
 
 
 @contextlib.contextmanager
@@ -234,29 +248,31 @@ def open_sandbox(
     keep: bool = False,
 ) -> Iterator[Session]:
     """Make the sandbox, yield a session in it, and remove it whatever happens."""
-    ctx = choose_context(user_kubectl, context)
-    config = flattened_config(user_kubectl, ctx)
+    ctx, config = read_config(user_kubectl, context)
     server = server_address(config)
     folder = Path(tempfile.mkdtemp(prefix="kubelesson-"))
     created = False
     name = namespace or sandbox_name(lesson)
+    session = None
     try:
         kubeconfig = write_private(folder, namespaced(config, name))
         kubectl = user_kubectl.with_env(KUBECONFIG=str(kubeconfig))
         client_version, server_version = check_reachable(kubectl, server)
-        swept = sweep(kubectl)
         if namespace:
             found = existing_objects(kubectl, namespace, objects)
             if found:
                 raise ObjectsExist(namespace=namespace, objects=", ".join(found))
         else:
             created = True  # before the call: an interrupt may land after the server made it
-            create_namespace(kubectl, name, lesson)
+            create_namespace(kubectl, name, lesson, folder)
         target = Target(ctx, server, kubeconfig, name, created, client_version, server_version)
-        session = Session(kubectl, target, swept, keep)
+        session = Session(kubectl, target)
+        session.start_sweep()
         yield session
     finally:
         with interrupts.deferred():
+            if session is not None:
+                session.swept_names()
             if created and not keep:
                 with contextlib.suppress(KubelessonError, OSError):
                     delete_namespace(user_kubectl.with_env(KUBECONFIG=str(folder / "kubeconfig")), name)

@@ -108,6 +108,10 @@ def test_every_case_is_idempotent() -> None:
         assert normalize(once) == once
 
 
+def _one(command: str, output: str) -> Transcript:
+    return Transcript((Entry(command, output),))
+
+
 # --- contexts -------------------------------------------------------------------------------------
 
 

@@ -3,8 +3,10 @@ idempotence, that what must differ stays different (status, READY, restarts, nam
 count, the order of a watch), and that what legitimately varies normalizes equal (AGE, IPs,
 nodes, generated suffixes, column spacing, row order).
 
-PYTEST_DONT_REWRITE: with pytest-golden's assertion-pass hook on, pytest would build an
-explanation for every passing assert of every generated example, which is 10x slower.
+No golden files here, so pytest-golden's assertion-pass hook is switched off for these
+tests: pytest rewrites the asserts of plugin packages too (hypothesis's own), and with the
+hook on it builds an explanation for each of them that passes, which made these tests ten
+times slower.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import _pytest.assertion.util
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +38,13 @@ STATUSES = (
     "Unknown",
 )
 NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_assertion_pass_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pytest.assertion.util, "_assertion_pass", None)
+
+
 AGES = st.from_regex(r"[1-9][0-9]?[smhd]|[1-9]m[1-5][0-9]s|[1-9]d[1-9]h", fullmatch=True)
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 HASH = st.text("456789bcdf", min_size=8, max_size=10).filter(

@@ -58,8 +58,10 @@ def wait_until_gone(env: dict[str, str], timeout: float = 10.0) -> list[str]:
     return left
 
 
-def lesson_kubectls() -> list[int]:
-    """kubectl processes started by kubelesson: their KUBECONFIG is a sandbox kubeconfig."""
+def lesson_kubectls(tmpdir: Path) -> list[int]:
+    """kubectl processes started by the kubelesson under test: their KUBECONFIG is a sandbox
+    kubeconfig inside that run's TMPDIR (other suites may run on this machine meanwhile)."""
+    marker = f"KUBECONFIG={tmpdir}/kubelesson-".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -70,7 +72,7 @@ def lesson_kubectls() -> list[int]:
         except OSError:
             continue
         if cmdline and cmdline[0].endswith(b"kubectl") and any(
-            var.startswith(b"KUBECONFIG=") and b"/kubelesson-" in var for var in environ
+            var.startswith(marker) for var in environ
         ):
             found.append(int(entry.name))
     return found
@@ -83,10 +85,10 @@ def wait_for(predicate: object, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def start(kcli: Cli, *args: str) -> subprocess.Popen[str]:
+def start(kcli: Cli, tmpdir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "kubelesson", "check", "3", *SIM, *args],
-        cwd=ROOT, env=kcli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "kubelesson", "check", "3", *SIM],
+        cwd=ROOT, env={**kcli.env, "TMPDIR": str(tmpdir)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -133,19 +135,19 @@ def _sandbox_exists(env: dict[str, str]) -> bool:
     return bool(sandboxes(env))
 
 
-def _port_forward_running() -> bool:
-    return any(b"port-forward" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in lesson_kubectls())
+def _port_forward_running(tmpdir: Path) -> bool:
+    return any(b"port-forward" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in lesson_kubectls(tmpdir))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("moment", ["sandbox", "0.4s", "1.0s", "port-forward"])
-def test_signal_at_any_moment_cleans_up(kcli: Cli, sig: signal.Signals, moment: str) -> None:
-    proc = start(kcli)
+def test_signal_at_any_moment_cleans_up(kcli: Cli, sig: signal.Signals, moment: str, tmp_path: Path) -> None:
+    proc = start(kcli, tmp_path)
     try:
         if moment == "sandbox":
             wait_for(lambda: _sandbox_exists(kcli.env))
         elif moment == "port-forward":
-            wait_for(_port_forward_running)
+            wait_for(lambda: _port_forward_running(tmp_path))
         else:
             time.sleep(float(moment.rstrip("s")))
         proc.send_signal(sig)
@@ -158,12 +160,12 @@ def test_signal_at_any_moment_cleans_up(kcli: Cli, sig: signal.Signals, moment: 
     else:
         assert proc.returncode == 130, (out, err)
         assert "interrupted" in err and "Traceback" not in err
-    assert lesson_kubectls() == []
+    assert lesson_kubectls(tmp_path) == []
     assert wait_until_gone(kcli.env) == []
 
 
-def test_sigkilled_runs_sandbox_is_removed_by_the_next_run(kcli: Cli) -> None:
-    proc = start(kcli)
+def test_sigkilled_runs_sandbox_is_removed_by_the_next_run(kcli: Cli, tmp_path: Path) -> None:
+    proc = start(kcli, tmp_path)
     try:
         wait_for(lambda: _sandbox_exists(kcli.env))
         left = sandboxes(kcli.env)
@@ -172,7 +174,7 @@ def test_sigkilled_runs_sandbox_is_removed_by_the_next_run(kcli: Cli) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    wait_for(lambda: not lesson_kubectls(), timeout=10)  # children die with their parent
+    wait_for(lambda: not lesson_kubectls(tmp_path), timeout=10)  # children die with their parent
     assert sandboxes(kcli.env) == left
     result = kcli("check", "3", *SIM)
     assert result.returncode == 0, result.stdout + result.stderr

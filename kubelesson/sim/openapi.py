@@ -80,7 +80,8 @@ def lookup(path: str) -> dict[str, Any] | None:
 # with the x-kubernetes-group-version-kind extension and no definitions, so kubectl keeps
 # building strategic merge patches from its compiled-in types.
 
-V2_CONTENT_TYPE = "application/octet-stream"  # what kube-apiserver sends; Go cannot parse the @ form
+# kube-apiserver sends this type; Go cannot parse the `@` in the spec media type.
+V2_CONTENT_TYPE = "application/octet-stream"
 
 
 def _varint(value: int) -> bytes:

@@ -47,6 +47,7 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 128  # 50+ kubectl processes connect at once; 5 would drop SYNs
 
     def __init__(self, port: int, cluster: Cluster) -> None:
         self.cluster = cluster
