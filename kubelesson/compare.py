@@ -207,14 +207,17 @@ def _without_interrupt(entry: Entry) -> Entry:
     return Entry(entry.command, "\n".join(lines), entry.exit_code)
 
 
-def _window(keys: list[str], start: int, key: str, later: set[str]) -> list[int]:
+def _window(
+    keys: list[str], start: int, key: str, following: str | None, later: set[str]
+) -> list[int]:
     """The session entries that are attempts at one step: its command from ``start`` on, up
-    to where a later step of the lesson (with another command) begins."""
+    to where a later step of the lesson (with another command) begins. When the next step's
+    command comes before any attempt, the learner skipped this step: no attempts."""
     attempts: list[int] = []
     for k in range(start, len(keys)):
         if keys[k] == key:
             attempts.append(k)
-        elif attempts and keys[k] in later:
+        elif keys[k] in later if attempts else keys[k] == following:
             break
     return attempts
 
@@ -233,7 +236,8 @@ def compare_session(
     for j, step in enumerate(expected):
         key = golden_keys[j]
         later = set(golden_keys[j + 1 :]) - {key}
-        attempts = _window(keys, cursor, key, later)
+        following = golden_keys[j + 1] if j + 1 < len(golden_keys) else None
+        attempts = _window(keys, cursor, key, following if following != key else None, later)
         # A later step with the same command (get pods before and after a delete) must keep
         # its own attempt: when the very next step repeats this command, take one attempt.
         if j + 1 < len(expected) and golden_keys[j + 1] == key:

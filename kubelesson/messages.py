@@ -136,6 +136,14 @@ MESSAGES: Catalogue = {
         "en": "your session: {done} of {total} steps done as the lesson shows, {differ} differ, {missing} missing",
         "ja": "あなたのセッション: {total} ステップ中 {done} ステップがレッスンどおり、{differ} ステップが異なり、{missing} ステップが見当たりません",
     },
+    "report.all_pass": {
+        "en": "PASS: all {total} lessons match",
+        "ja": "合格: {total} レッスンすべてがレッスンどおりです",
+    },
+    "report.all_fail": {
+        "en": "FAIL: {failed} of {total} lessons differ: lesson {lessons}",
+        "ja": "不合格: {total} レッスン中 {failed} レッスンが異なります: レッスン {lessons}",
+    },
     "report.more_missing": {
         "en": "the steps after this one are missing too; carry on from here",
         "ja": "このあとのステップも見当たりません。ここから続けましょう",

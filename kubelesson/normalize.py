@@ -450,27 +450,35 @@ def _split_at(line: str, starts: list[int]) -> list[str] | None:
         if start >= end_of_line:
             cells.append("")
             continue
-        if k and line[start - 1] != " ":
-            return None  # the cell before runs into this column
         segment = line[start : starts[k + 1]] if k < last else line[start:]
         cell = segment.strip()
-        if cell and (segment[0] == " " or "  " in cell):
-            return None  # the value starts elsewhere, or two values share the column
+        # Cells are 3+ spaces apart in kubectl's layout (2 are tolerated): a value that runs
+        # into this column, starts elsewhere, or shares it with another, is not a table row
+        # (prose that happens to have spaces at the column positions, a ragged watch line).
+        if k and line[start - 1] != " ":
+            return None
+        if cell and (segment[0] == " " or "  " in cell or (k and line[start - 2 : start] != "  ")):
+            return None
         cells.append(cell)
     return cells
 
 
 def _split_row(line: str, table: _Table) -> list[str] | None:
     n = len(table.names)
+    # Empty cells happen (a label column of -L, trailing empty columns); a line with too few
+    # values is not a row. The same bar for both ways of splitting keeps a row a row after
+    # its table was laid out again.
+    enough = max(2, (n + 1) // 2)
     cells = _split_at(line, table.starts)
-    # Empty cells happen (a label column of -L); a line with too few values is not a row.
-    if cells is not None and cells[0] and sum(1 for c in cells if c) >= max(2, (n + 1) // 2):
+    if cells is not None and cells[0] and sum(1 for c in cells if c) >= enough:
         return cells
     if line[:1] == " ":
         return None
-    parts = _GAP.split(line)
     # The ragged lines of `get -w` and hand-edited tables: gaps of 2+ spaces separate cells.
-    return parts if len(parts) == n else None
+    parts = _GAP.split(line)
+    if enough <= len(parts) <= n:
+        return parts + [""] * (n - len(parts))
+    return None
 
 
 def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
@@ -604,8 +612,21 @@ def _output(text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log,
     text = text.rstrip("\n")
     if not text or text == _NO_LINES:
         return ""
+    # Dropping lines (the IPv6 forward, repeated klog lines) can bring a table header and
+    # its rows together; the result is read again then, so that normalize stays idempotent.
+    for _ in range(3):
+        text, dropped = _output_once(text, command, rules, subs, log, index)
+        if not dropped:
+            break
+    return text
+
+
+def _output_once(
+    text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
+) -> tuple[str, bool]:
     keep_order = _keeps_order(command)
     lines: list[str] = []
+    dropped = False
     for segment in _segments(text.split("\n"), is_watch(command)):
         if isinstance(segment, _Table):
             lines += _normalize_table(
@@ -613,9 +634,10 @@ def _output(text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log,
             )
             continue
         done = _normalize_text("\n".join(segment), rules, subs, log, index)
-        if done != _NO_LINES:
-            lines += done.split("\n")
-    return "\n".join(lines).rstrip("\n")
+        kept = [] if done == _NO_LINES else done.split("\n")
+        dropped = dropped or len(kept) < len(segment)
+        lines += kept
+    return "\n".join(lines).rstrip("\n"), dropped
 
 
 def _entry(entry: Entry, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> Entry:

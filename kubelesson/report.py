@@ -222,6 +222,17 @@ def session_summary(report: Report, lang: str) -> str:
     )
 
 
+def overall_summary(reports: Sequence[Report], lang: str, *, colour: bool = False) -> str:
+    """The one closing line of ``check --all``: how many lessons passed, which did not."""
+    failed = [report for report in reports if not report.passed]
+    if failed:
+        lessons = ", ".join(str(report.lesson.number) for report in failed)
+        line = say(lang, "report.all_fail", failed=len(failed), total=len(reports), lessons=lessons)
+    else:
+        line = say(lang, "report.all_pass", total=len(reports))
+    return click.style(line, fg="red" if failed else "green", bold=True) if colour else line
+
+
 # --- machine-readable ------------------------------------------------------------------
 
 

@@ -151,10 +151,12 @@ def create_namespace(kubectl: Kubectl, name: str, lesson: int, folder: Path) -> 
     manifest = folder / "namespace.json"
     manifest.write_text(namespace_manifest(name, lesson), encoding="utf-8")
     result = kubectl.run(["create", "-f", str(manifest)], timeout=60)
+    # kubectl names our temporary file in its error; the learner needs only the reason.
+    detail = _last_line(result.output).replace(f'error when creating "{manifest}": ', "")
     if "(Forbidden)" in result.output:
-        raise Forbidden(action=f"create namespace {name}", detail=_last_line(result.output))
+        raise Forbidden(action=f"create namespace {name}", detail=detail)
     if not result.ok:
-        raise ClusterUnreachable(server="", detail=_last_line(result.output))
+        raise ClusterUnreachable(server="", detail=detail)
 
 
 def delete_namespace(kubectl: Kubectl, name: str) -> None:

@@ -58,6 +58,15 @@ def conflict(rt: ResourceType, name: str, why: str) -> ApiError:
     )
 
 
+def rbac_denied(rt: ResourceType, verb: str, namespace: str) -> ApiError:
+    """The wording kube-apiserver's RBAC authorizer uses for a denied request."""
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    message = (f'{rt.key} is forbidden: User "kubelesson-sim-learner" cannot {verb} resource '
+               f'"{rt.plural}" in API group "{rt.group}" {scope}')
+    details = {"kind": rt.plural, **({"group": rt.group} if rt.group else {})}
+    return ApiError(403, "Forbidden", message, details)
+
+
 def path_not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 

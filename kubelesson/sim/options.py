@@ -22,6 +22,9 @@ class SimOptions:
     agents: int = 3  # agent nodes besides the one server node
     node_prefix: str = "kubelesson-sim"  # node names say what they are
     watch_log_size: int = 10_000  # events kept for resourceVersion-based watch resumption
+    # Resources (plurals) the simulated user may not create, answered 403 Forbidden as RBAC
+    # would: to show how kubelesson reports a cluster where the learner lacks permissions.
+    forbidden: tuple[str, ...] = ()
 
     @property
     def minor(self) -> int:

@@ -394,6 +394,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_list(rt, items, rv)
         elif method == "POST":
             ns = self._namespace(rt, namespace)
+            if rt.plural in self.server.cluster.options.forbidden:
+                raise errors.rbac_denied(rt, "create", ns)
             created = self.server.cluster.create(rt, ns, self._validated_body(rt),
                                                  dry_run=self._dry_run())
             self._send_json(201, created)
