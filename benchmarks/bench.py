@@ -69,9 +69,9 @@ def median_time(action: Callable[[], object], runs: int) -> float:
 
 @contextmanager
 def simulator(**options: float) -> Iterator[object]:
-    with tempfile.TemporaryDirectory(prefix="kubelesson-bench-") as folder:
-        with running(Path(folder), options=SimOptions(**options)) as sim:  # type: ignore[arg-type]
-            yield sim
+    with tempfile.TemporaryDirectory(prefix="kubelesson-bench-") as folder, \
+            running(Path(folder), options=SimOptions(**options)) as sim:  # type: ignore[arg-type]
+        yield sim
 
 
 def env_for(sim: object) -> dict[str, str]:

@@ -267,12 +267,13 @@ def diff(number: int, file: Path, as_json: bool, junit: Path | None, root: Path,
 @common
 def normalize_cmd(file: Path | None, explain: bool, root: Path, lang: str) -> int:
     """Print the normalized form of a transcript (stdin when no FILE)."""
-    from kubelesson import core, normalize, runner, transcript
+    from kubelesson import core, runner, transcript
+    from kubelesson.normalize import explain as explain_changes
 
-    stdin_text = None if file else click.get_text_stream("stdin").read()
+    stdin_text = None if file else sys.stdin.read()
     raw = core.read_transcript(file, stdin_text)
     ctx = runner.context_from_header(raw.header)
-    result, changes = normalize.explain(raw, ctx)
+    result, changes = explain_changes(raw, ctx)
     click.echo(transcript.render(core.without_header(result)), nl=False)
     if explain:
         for change in changes:

@@ -11,6 +11,7 @@ and a closed terminal sends SIGHUP, and all three must clean up the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -32,10 +33,8 @@ def _stop_children() -> None:
     with _lock:
         groups = list(_children)
     for pid in groups:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _handle(signum: int, _frame: FrameType | None) -> None:

@@ -7,6 +7,7 @@ processes we mean, and is killed if kubelesson stops waiting for it for any reas
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -116,7 +117,12 @@ class Kubectl:
         # Our own timer rather than sh's `_timeout`: sh checks that one in a 0.1 s loop, which
         # would add up to 100 ms to every command (measured).
         expired = threading.Event()
-        timer = threading.Timer(timeout, lambda: (expired.set(), _kill_quietly(pid)))
+
+        def expire() -> None:
+            expired.set()
+            _kill_quietly(pid)
+
+        timer = threading.Timer(timeout, expire)
         timer.start()
         try:
             proc.wait()
@@ -160,7 +166,8 @@ def _prctl() -> Callable[[int, int], int] | None:
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
     except (OSError, AttributeError):  # not Linux: no parent-death signal to ask for
         return None
 
@@ -175,10 +182,8 @@ def _die_with_parent() -> None:
 
 def _kill_quietly(pid: int) -> None:
     """Kill a child's whole session; it may be gone already."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Background:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubelesson import __version__, interrupts
-from kubelesson.kubectl import Background, Kubectl, Result
+from kubelesson.kubectl import Kubectl, Result
 from kubelesson.lesson import Lesson, Probe, Step, Wait
 from kubelesson.normalize import Context
 from kubelesson.sandbox import Target

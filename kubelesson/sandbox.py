@@ -92,13 +92,13 @@ def read_config(kubectl: Kubectl, context: str | None) -> tuple[str, dict[str, A
 
 
 def server_address(config: dict[str, Any]) -> str:
-    url = config["clusters"][0]["cluster"].get("server", "")
+    url = str(config["clusters"][0]["cluster"].get("server", ""))
     parts = urlsplit(url)
     return parts.netloc.rsplit("@", 1)[-1] or url
 
 
 def namespaced(config: dict[str, Any], namespace: str) -> dict[str, Any]:
-    result = json.loads(json.dumps(config))
+    result: dict[str, Any] = json.loads(json.dumps(config))  # a deep copy
     result["contexts"][0]["context"]["namespace"] = namespace
     result["current-context"] = result["contexts"][0]["name"]
     return result

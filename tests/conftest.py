@@ -58,6 +58,26 @@ def no_real_cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("NO_COLOR", "1")
 
 
+def write_kubeconfig(folder: Path, server: str, context: str, user: str = "{}") -> Path:
+    """A kubeconfig with one cluster, one context (current) and one user."""
+    path = folder / "kubeconfig"
+    path.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\n"
+        f"contexts:\n- name: {context}\n  context: {{cluster: c, user: u}}\ncurrent-context: {context}\n"
+        f"users:\n- name: u\n  user: {user}\n"
+    )
+    return path
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Cli:
     """Runs the real `kubelesson` command in a subprocess, as a user would."""

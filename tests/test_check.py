@@ -74,7 +74,8 @@ def test_diff_fails_on_changed_status_count_message_or_missing_step(sim_cli: Cli
         result = sim_cli("diff", "3", str(_mutated(saved, old, new, tmp_path)))
         assert result.returncode == 1, (old, result.stdout)
         assert "✗" in result.stdout and "FAIL" in result.stdout
-        assert any(line.strip().startswith(expected_line.strip()[:12]) for line in result.stdout.splitlines()), result.stdout
+        diff_lines = [line.strip() for line in result.stdout.splitlines()]
+        assert any(line.startswith(expected_line.strip()[:12]) for line in diff_lines), result.stdout
     lines = saved.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith("$ kubectl delete pods caddy"))
     dropped = tmp_path / "dropped.txt"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Cli
+from tests.conftest import ROOT, Cli, closed_port, write_kubeconfig
 
 
 def one_line_error(result: object, code: int, *words: str) -> None:
@@ -52,9 +51,10 @@ def test_unknown_lesson_in_japanese(cli: Cli) -> None:
 
 def test_malformed_lesson_file(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "transcripts").mkdir()
-    (tmp_path / "transcripts" / "5.yaml").write_text("lesson: 5\ntitle: x\nsteps:\n  - run: kubectl get pods\n    bogus: 1\n")
+    lesson_file = tmp_path / "transcripts" / "5.yaml"
+    lesson_file.write_text("lesson: 5\ntitle: x\nsteps:\n  - run: kubectl get pods\n    bogus: 1\n")
     one_line_error(cli("show", "5", "--root", str(tmp_path)), 2, "5.yaml:5:", "unknown key 'bogus'")
-    (tmp_path / "transcripts" / "5.yaml").write_text("lesson: 5\ntitle: [unclosed\n")
+    lesson_file.write_text("lesson: 5\ntitle: [unclosed\n")
     one_line_error(cli("check", "5", "--root", str(tmp_path)), 2, "5.yaml:", "not valid YAML")
 
 
@@ -70,25 +70,13 @@ def test_missing_kubectl(cli: Cli) -> None:
 
 
 def test_unreachable_cluster(cli: Cli, tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = tmp_path / "config"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:%d'}\n"
-        "contexts:\n- name: k3d-hands-on\n  context: {cluster: c, user: u}\ncurrent-context: k3d-hands-on\n"
-        "users:\n- name: u\n  user: {}\n" % port
-    )
+    port = closed_port()
+    config = write_kubeconfig(tmp_path, f"http://127.0.0.1:{port}", "k3d-hands-on")
     one_line_error(cli("check", "3", "--kubeconfig", str(config)), 2, f"127.0.0.1:{port}", "k3d cluster start")
 
 
 def test_non_local_context_needs_explicit_flag(cli: Cli, tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://10.0.0.1:443'}\n"
-        "contexts:\n- name: prod-eks\n  context: {cluster: c, user: u}\ncurrent-context: prod-eks\n"
-        "users:\n- name: u\n  user: {token: secret-token-value}\n"
-    )
+    config = write_kubeconfig(tmp_path, "https://10.0.0.1:443", "prod-eks", user="{token: secret-token-value}")
     result = cli("check", "3", "--kubeconfig", str(config))
     one_line_error(result, 2, "'prod-eks'", "--context prod-eks")
     assert "secret-token-value" not in result.stdout + result.stderr

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from kubelesson.errors import KubectlTooOld
 from kubelesson.kubectl import check_version, parse_version
-from tests.conftest import Cli
+from tests.conftest import Cli, closed_port, write_kubeconfig
 
 
 def test_doctor_against_the_simulator(sim_cli: Cli) -> None:
@@ -31,15 +30,8 @@ def test_doctor_in_japanese(sim_cli: Cli) -> None:
 
 
 def test_doctor_reports_an_unreachable_cluster(cli: Cli, tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = tmp_path / "config"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:%d'}\n"
-        "contexts:\n- name: kind-x\n  context: {cluster: c, user: u}\ncurrent-context: kind-x\n"
-        "users:\n- name: u\n  user: {}\n" % port
-    )
+    port = closed_port()
+    config = write_kubeconfig(tmp_path, f"http://127.0.0.1:{port}", "kind-x")
     result = cli("doctor", "--kubeconfig", str(config))
     assert result.returncode == 2
     assert f"✗ cannot reach the cluster at 127.0.0.1:{port}" in result.stdout

@@ -12,14 +12,16 @@ times slower.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import _pytest.assertion.util
 import pytest
+import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kubelesson.normalize import column_values, normalize
+from kubelesson.normalize import Context, column_values, normalize
 from kubelesson.transcript import Entry, Transcript
 
 STATUSES = (
@@ -47,9 +49,7 @@ def _no_assertion_pass_hook(monkeypatch: pytest.MonkeyPatch) -> None:
 
 AGES = st.from_regex(r"[1-9][0-9]?[smhd]|[1-9]m[1-5][0-9]s|[1-9]d[1-9]h", fullmatch=True)
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
-HASH = st.text("456789bcdf", min_size=8, max_size=10).filter(
-    lambda h: re.search("[4-9]", h) is not None
-)
+HASH = st.text("456789bcdf", min_size=8, max_size=10).filter(lambda h: re.search("[4-9]", h) is not None)
 SUFFIX = st.text(SAFE, min_size=5, max_size=5).filter(lambda s: re.search("[a-z]", s) is not None)
 
 
@@ -76,9 +76,7 @@ def table(rows: list[dict[str, Any]], *, wide: bool = False, pad: int = 3) -> st
     if wide:
         header += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
         keys += ["ip", "node"]
-    cells = [header] + [
-        [row[k] for k in keys] + (["<none>", "<none>"] if wide else []) for row in rows
-    ]
+    cells = [header] + [[row[k] for k in keys] + (["<none>", "<none>"] if wide else []) for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
     lines = []
     for r in cells:
@@ -108,9 +106,7 @@ def test_tables_are_idempotent(rows: list[dict[str, Any]], wide: bool, watch: bo
 
 @settings(max_examples=200, deadline=None)
 @given(rows=ROWS, data=st.data())
-def test_changing_what_matters_changes_the_normalized_table(
-    rows: list[dict[str, Any]], data: st.DataObject
-) -> None:
+def test_changing_what_matters_changes_the_normalized_table(rows: list[dict[str, Any]], data: st.DataObject) -> None:
     k = data.draw(st.integers(0, len(rows) - 1))
     field = data.draw(st.sampled_from(["status", "ready", "restarts", "name"]))
     changed = [dict(row) for row in rows]
@@ -133,9 +129,7 @@ def test_changing_what_matters_changes_the_normalized_table(
 
 @settings(max_examples=200, deadline=None)
 @given(rows=ROWS, data=st.data())
-def test_what_varies_between_runs_normalizes_equal(
-    rows: list[dict[str, Any]], data: st.DataObject
-) -> None:
+def test_what_varies_between_runs_normalizes_equal(rows: list[dict[str, Any]], data: st.DataObject) -> None:
     other = []
     for row in rows:
         twin = dict(row)
@@ -153,9 +147,7 @@ def test_what_varies_between_runs_normalizes_equal(
     shuffled = [other[i] for i in order]
     command = "kubectl get pods -o wide"
     base = _normalized_output(command, table(rows, wide=True))
-    assert base == _normalized_output(
-        command, table(shuffled, wide=True, pad=data.draw(st.integers(2, 6)))
-    )
+    assert base == _normalized_output(command, table(shuffled, wide=True, pad=data.draw(st.integers(2, 6))))
     assert _normalized_output(command, table(deployment, wide=True)) == _normalized_output(
         command, table([redeployed[i] for i in order], wide=True)
     )
@@ -174,3 +166,47 @@ def test_watch_keeps_the_order_of_events(rows: list[dict[str, Any]]) -> None:
 def test_row_count_is_kept(rows: list[dict[str, Any]]) -> None:
     output = _normalized_output("kubectl get pods", table(rows + rows[:1]))
     assert len(output.splitlines()) == len(rows) + 2
+
+
+# --- idempotence over real outputs, cut up and mixed -----------------------------------------
+
+
+def _corpus_lines() -> list[str]:
+    lines: list[str] = []
+    for path in sorted((Path(__file__).parent / "normalize_cases").glob("*.yaml")):
+        case = yaml.safe_load(path.read_text(encoding="utf-8"))
+        lines += str(case.get("input") or case.get("transcript") or "").split("\n")
+    return lines
+
+
+CORPUS_LINES = _corpus_lines()
+
+
+@st.composite
+def mangled_line(draw: st.DrawFn) -> str:
+    line = draw(st.sampled_from(CORPUS_LINES))
+    how = draw(st.sampled_from(["keep", "keep", "cut", "indent", "squeeze", "unspace"]))
+    if how == "cut":
+        return line[: draw(st.integers(0, len(line)))]
+    if how == "indent":
+        return "  " + line
+    if how == "squeeze":
+        return line.replace("   ", "  ", 1)
+    if how == "unspace":
+        return line.replace(" ", "", 1)
+    return line
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    lines=st.lists(mangled_line(), min_size=1, max_size=10),
+    command=st.sampled_from(
+        ["kubectl get pods", "kubectl get pods -w", "kubectl get all -A", "kubectl port-forward pod/caddy 38123:80"]
+    ),
+    sandbox=st.booleans(),
+)
+def test_mixed_real_outputs_are_idempotent(lines: list[str], command: str, sandbox: bool) -> None:
+    ctx = Context({"kubelesson-3-x7k2p": "default"}, {38123: 8000}) if sandbox else Context()
+    once = normalize(Transcript((Entry(command, "\n".join(lines)),)), ctx)
+    assert normalize(once, ctx) == once
+    assert normalize(once) == once

@@ -286,3 +286,46 @@ def test_ci_doc_documents_the_json_schema() -> None:
     for field in ("lesson", "passed", "steps", "command", "verdict", "expected", "actual", "diff",
                   "duration", "hint"):
         assert f"`{field}`" in doc, field
+
+
+# --- the closing line of `check --all` (report.overall_summary; see the cli note in docs) -------
+
+
+def test_overall_summary_names_the_failing_lessons() -> None:
+    from kubelesson import core, report
+
+    sessions = Path(__file__).parent / "sessions"
+    good = core.diff(ROOT, 3, sessions / "complete_dollar.txt")
+    bad = core.diff(ROOT, 3, sessions / "crashloop.txt")
+    reports = [report.build(found, comparison, None, "en") for found, comparison in (good, bad)]
+    assert report.overall_summary(reports[:1], "en") == "PASS: all 1 lessons match"
+    assert report.overall_summary(reports, "en") == "FAIL: 1 of 2 lessons differ: lesson 3"
+    assert report.overall_summary(reports, "ja") == "不合格: 2 レッスン中 1 レッスンが異なります: レッスン 3"
+    assert "\x1b[" in report.overall_summary(reports, "en", colour=True)
+
+
+# --- the README shows real output ------------------------------------------------------------
+
+
+def _canonical(lines: list[str]) -> list[str]:
+    """Lines with what varies run to run (ports, sandbox suffix, seconds) blanked, and the
+    note about a busy port 8000 (it depends on the machine) left out."""
+    out = []
+    for line in lines:
+        if "8000 was busy" in line or "ポート 8000 が使用中" in line:
+            continue
+        line = re.sub(r"kubelesson-3-[a-z0-9]{5}", "kubelesson-3-xxxxx", line)
+        out.append(re.sub(r"\d+(\.\d+)?", "N", line))
+    return out
+
+
+def test_readme_example_is_what_check_prints(failing_runs: dict[str, dict[str, Any]]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Report examples", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```text\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    failing_example = blocks[2].splitlines()
+    stdout_lines = failing_example[:-1]  # the last line (bundle path) is on stderr
+    assert _canonical(stdout_lines) == _canonical(failing_runs["ja"]["human"].stdout.splitlines())
+    assert blocks[0].startswith("Lesson 3: Your first container\n")
+    assert blocks[1].startswith("レッスン 3: 最初のコンテナ\n")
