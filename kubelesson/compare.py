@@ -80,9 +80,7 @@ def _text(entry: Entry | None) -> str:
 
 
 def _diff(expected: str, actual: str) -> str:
-    lines = difflib.unified_diff(
-        expected.splitlines(), actual.splitlines(), "expected", "actual", lineterm=""
-    )
+    lines = difflib.unified_diff(expected.splitlines(), actual.splitlines(), "expected", "actual", lineterm="")
     return "\n".join(lines)
 
 
@@ -116,9 +114,7 @@ def _reason(golden: Entry, actual: Entry, *, exit_codes: bool = True) -> str:
     return "output-differs"
 
 
-def _result(
-    index: int, golden: Entry, actual: Entry, raw: Entry, *, exit_codes: bool = True
-) -> StepResult:
+def _result(index: int, golden: Entry, actual: Entry, raw: Entry, *, exit_codes: bool = True) -> StepResult:
     same = golden.command == actual.command and golden.output == actual.output
     if same and (golden.exit_code == actual.exit_code or not exit_codes):
         return StepResult(index, golden.command, "pass", _text(golden), _text(actual), _text(raw))
@@ -147,9 +143,7 @@ def _missing(index: int, golden: Entry) -> StepResult:
     return StepResult(index, golden.command, "missing", text, "", "", _diff(text, ""), "missing")
 
 
-def compare(
-    golden: Transcript, actual: Transcript, ctx: norm.Context = norm.NO_CONTEXT
-) -> Comparison:
+def compare(golden: Transcript, actual: Transcript, ctx: norm.Context = norm.NO_CONTEXT) -> Comparison:
     """Compare a recorded transcript with the golden, entry by entry in order."""
     # The golden is normalized already; normalizing again is a no-op for a recorded golden
     # and gives a hand-edited one (other column spacing) its canonical form.
@@ -207,9 +201,7 @@ def _without_interrupt(entry: Entry) -> Entry:
     return Entry(entry.command, "\n".join(lines), entry.exit_code)
 
 
-def _window(
-    keys: list[str], start: int, key: str, following: str | None, later: set[str]
-) -> list[int]:
+def _window(keys: list[str], start: int, key: str, following: str | None, later: set[str]) -> list[int]:
     """The session entries that are attempts at one step: its command from ``start`` on, up
     to where a later step of the lesson (with another command) begins. When the next step's
     command comes before any attempt, the learner skipped this step: no attempts."""
@@ -222,9 +214,7 @@ def _window(
     return attempts
 
 
-def compare_session(
-    golden: Transcript, session: Transcript, ctx: norm.Context = norm.NO_CONTEXT
-) -> Comparison:
+def compare_session(golden: Transcript, session: Transcript, ctx: norm.Context = norm.NO_CONTEXT) -> Comparison:
     """Compare a learner's terminal session with the golden, aligning steps by command."""
     expected = norm.normalize(golden).entries
     raw = tuple(_without_interrupt(entry) for entry in session.entries)

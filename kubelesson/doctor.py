@@ -56,12 +56,11 @@ def run(options: core.Options) -> Iterator[Finding]:
         client = tool.run(["version", "--client"], timeout=20).output.splitlines()[0]
         check_version(parse_version(client), tool.path)
         yield Finding(True, "doctor.kubectl", {"path": tool.path, "version": client})
-        context, config = sandbox.read_config(tool, options.context)
-        yield Finding(True, "doctor.context", {"context": context})
-        server = sandbox.server_address(config)
-        pinned = tool.for_context(context)
-        _, server_version = sandbox.check_reachable(pinned, server)
-        yield Finding(True, "doctor.cluster", {"server": server, "version": server_version})
+        info = sandbox.choose_context(tool, options.context)
+        yield Finding(True, "doctor.context", {"context": info.name})
+        pinned = tool.for_context(info.name)
+        _, server_version = sandbox.check_reachable(pinned, info.server)
+        yield Finding(True, "doctor.cluster", {"server": info.server, "version": server_version})
         yield _permissions(pinned)
     except KubelessonError as exc:
         yield Finding(False, exc.key, exc.params)

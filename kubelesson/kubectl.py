@@ -69,6 +69,12 @@ def _lines(text: str) -> str:
     return text.rstrip("\n")
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line kubectl printed: where it says what went wrong."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 class Kubectl:
     """Runs one kubectl binary with one environment in one working directory."""
 
@@ -91,8 +97,11 @@ class Kubectl:
 
         return sh.Command(self.path)
 
-    def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None) -> Result:
-        """Run to completion; never raises for a non-zero exit (that is data, not an error)."""
+    def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None,
+            nice: int = 0) -> Result:
+        """Run to completion; never raises for a non-zero exit (that is data, not an error).
+        ``nice`` lowers the priority of work that runs beside the lesson (the sweep), so
+        that it takes CPU time from nothing the lesson is waiting for."""
         import sh
 
         interrupts.check()  # after a signal, start nothing new (cleanup excepted)
@@ -109,7 +118,7 @@ class Kubectl:
             _bg=True,
             _bg_exc=False,
             _new_session=True,
-            _preexec_fn=_die_with_parent,
+            _preexec_fn=functools.partial(_prepare_child, nice),
             _decode_errors="replace",
         )
         pid = proc.process.pid
@@ -172,12 +181,14 @@ def _prctl() -> Callable[[int, int], int] | None:
         return None
 
 
-def _die_with_parent() -> None:
+def _prepare_child(nice: int) -> None:
     """Run in the child before exec: ask Linux to SIGKILL it if kubelesson dies, so not even
     a SIGKILLed kubelesson leaves a port-forward behind (PR_SET_PDEATHSIG is option 1)."""
     prctl = _prctl()
     if prctl is not None:
         prctl(1, signal.SIGKILL)
+    if nice:
+        os.nice(nice)
 
 
 def _kill_quietly(pid: int) -> None:
@@ -216,7 +227,7 @@ class Background:
                 _bg=True,
                 _bg_exc=False,
                 _new_session=True,
-                _preexec_fn=_die_with_parent,
+                _preexec_fn=functools.partial(_prepare_child, 0),
             )
         self.pid: int = self._proc.process.pid
         self._code = -1

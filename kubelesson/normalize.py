@@ -93,6 +93,7 @@ class TextRule:
     phase: Literal["raw", "text"] = "text"
     scope: Literal["output", "command", "both"] = "output"
     when: str = ""  # a literal that must occur for the rule to be tried (a fast pre-check)
+    unescape: bool = False  # undo Go quoting (\" and \\) in the replacement (structured klog)
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,11 @@ class Rules:
             "raw_output",
             tuple(r for r in self.text if r.phase == "raw" and r.scope != "command"),
         )
-        object.__setattr__(
-            self,
-            "text_output",
-            tuple(r for r in self.text if r.phase == "text" and r.scope != "command"),
-        )
+        text_output = [r for r in self.text if r.phase == "text" and r.scope != "command"]
+        # Replacements first, line removals last: lines that differ only in what was masked
+        # (a timestamp, an address, a generated name) are equal by the time they are compared.
+        object.__setattr__(self, "text_output", tuple(r for r in text_output if r.action == "replace"))
+        object.__setattr__(self, "line_output", tuple(r for r in text_output if r.action != "replace"))
         object.__setattr__(self, "command", tuple(r for r in self.text if r.scope != "output"))
         # One search that fails fast on texts no name rule would change (most of them): the
         # rules' hints when they all have one (a cheap necessary condition), else the rules.
@@ -154,6 +155,7 @@ class Rules:
     by_column: Mapping[str, tuple[ColumnRule, ...]] = field(init=False, repr=False, compare=False)
     raw_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     text_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
+    line_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     command: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     any_name: re.Pattern[str] = field(init=False, repr=False, compare=False)
     # (column, cell) -> masked cell, when no context applies: tables repeat their values.
@@ -162,7 +164,18 @@ class Rules:
 
 # --- loading the rule file --------------------------------------------------------------------
 
-_TEXT_KEYS = {"name", "why", "pattern", "replace", "action", "phase", "scope", "when", "enabled"}
+_TEXT_KEYS = {
+    "name",
+    "why",
+    "pattern",
+    "replace",
+    "action",
+    "phase",
+    "scope",
+    "when",
+    "unescape",
+    "enabled",
+}
 _NAME_KEYS = {"name", "why", "pattern", "replace", "hint", "enabled"}
 _COLUMN_KEYS = {"name", "why", "columns", "pattern", "replace", "keep", "mode", "enabled"}
 
@@ -219,6 +232,7 @@ def rules_from_data(data: Any) -> Rules:
                 _choice(spec, "phase", ("text", "raw"), name),
                 _choice(spec, "scope", ("output", "command", "both"), name),
                 str(spec.get("when", "")),
+                bool(spec.get("unescape", False)),
             )
         )
     names: list[NameRule] = []
@@ -266,9 +280,7 @@ def default_rules() -> Rules:
 Log: TypeAlias = "list[Change] | None"
 
 
-def _recording(
-    rule: str, template: str, log: list[Change], index: int
-) -> Callable[[re.Match[str]], str]:
+def _recording(rule: str, template: str, log: list[Change], index: int) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         after = match.expand(template)
         if after != match[0]:
@@ -278,9 +290,7 @@ def _recording(
     return replace
 
 
-def _sub(
-    pattern: re.Pattern[str], template: str, text: str, rule: str, log: Log, index: int
-) -> str:
+def _sub(pattern: re.Pattern[str], template: str, text: str, rule: str, log: Log, index: int) -> str:
     if log is None:
         return pattern.sub(template, text)
     return pattern.sub(_recording(rule, template, log, index), text)
@@ -298,9 +308,7 @@ class _ContextSubs:
     def apply(self, text: str, log: Log, index: int) -> str:
         for rule, pattern, mapping in self.subs:
 
-            def replace(
-                match: re.Match[str], rule: str = rule, mapping: Mapping[str, str] = mapping
-            ) -> str:
+            def replace(match: re.Match[str], rule: str = rule, mapping: Mapping[str, str] = mapping) -> str:
                 after = mapping[match[0]]
                 if log is not None:
                     log.append(Change(rule, index, match[0], after))
@@ -311,17 +319,13 @@ class _ContextSubs:
 
 
 @functools.lru_cache(maxsize=64)
-def _context_subs(
-    namespaces: tuple[tuple[str, str], ...], ports: tuple[tuple[int, int], ...]
-) -> _ContextSubs:
+def _context_subs(namespaces: tuple[tuple[str, str], ...], ports: tuple[tuple[int, int], ...]) -> _ContextSubs:
     subs: list[tuple[str, re.Pattern[str], Mapping[str, str]]] = []
     ns = {used: shown for used, shown in namespaces if used and used != shown}
     if ns:
         # A namespace is a DNS label: it ends where letters, digits and dashes end.
         alternatives = "|".join(re.escape(n) for n in sorted(ns, key=len, reverse=True))
-        subs.append(
-            ("namespace", re.compile(rf"(?<![a-z0-9-])(?:{alternatives})(?![a-z0-9-])"), ns)
-        )
+        subs.append(("namespace", re.compile(rf"(?<![a-z0-9-])(?:{alternatives})(?![a-z0-9-])"), ns))
     moved = {str(used): str(shown) for used, shown in ports if used != shown}
     if moved:
         alternatives = "|".join(sorted(moved, key=len, reverse=True))
@@ -340,6 +344,8 @@ def _apply_text_rule(rule: TextRule, text: str, log: Log, index: int) -> str:
     if rule.when and rule.when not in text:
         return text
     if rule.action == "replace":
+        if rule.unescape:
+            return rule.pattern.sub(_unescaping(rule, log, index), text)
         return _sub(rule.pattern, rule.replace, text, rule.name, log, index)
     kept: list[str] = []
     seen: set[str] = set()
@@ -362,6 +368,21 @@ def _apply_text_rule(rule: TextRule, text: str, log: Log, index: int) -> str:
     return "\n".join(kept) if kept else _NO_LINES
 
 
+_GO_ESCAPE = re.compile(r"\\([\\\"])")
+
+
+def _unescaping(rule: TextRule, log: Log, index: int) -> Callable[[re.Match[str]], str]:
+    """A replacement that also undoes the quoting of a structured klog value (err="...")."""
+
+    def replace(match: re.Match[str]) -> str:
+        after = _GO_ESCAPE.sub(r"\1", match.expand(rule.replace))
+        if log is not None and after != match[0]:
+            log.append(Change(rule.name, index, match[0], after))
+        return after
+
+    return replace
+
+
 # A text whose every line was dropped (distinct from one empty line).
 _NO_LINES = "\x00"
 
@@ -379,14 +400,15 @@ def _normalize_text(text: str, rules: Rules, subs: _ContextSubs, log: Log, index
     text = subs.apply(text, log, index)
     for rule in rules.text_output:
         text = _apply_text_rule(rule, text, log, index)
+    text = _mask_names(text, rules, log, index)
+    for rule in rules.line_output:
+        text = _apply_text_rule(rule, text, log, index)
         if text == _NO_LINES:
-            return text
-    return _mask_names(text, rules, log, index)
+            break
+    return text
 
 
-def normalize_command(
-    command: str, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
-) -> str:
+def normalize_command(command: str, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None) -> str:
     """The canonical form of a command line (used to align a learner's session too)."""
     return _command(command, rules or default_rules(), _subs_for(ctx), None, 0)
 
@@ -521,9 +543,7 @@ def _widths(names: list[str], rows: list[list[str] | str]) -> list[int]:
     return [max(_MIN_WIDTH, max(len(r[k]) for r in table) + _PAD) for k in range(len(names) - 1)]
 
 
-def _layout(
-    names: list[str], rows: list[list[str] | str], widths: list[int] | None = None
-) -> list[str]:
+def _layout(names: list[str], rows: list[list[str] | str], widths: list[int] | None = None) -> list[str]:
     widths = widths or _widths(names, rows)
     lines = []
     for row in [names, *rows]:
@@ -538,25 +558,19 @@ def _layout(
 _CACHE_LIMIT = 100_000
 
 
-def _mask_cell(
-    cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
-) -> str:
+def _mask_cell(cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
     if log is None and not subs.subs:
         key = (column, cell)
         cached = rules.cell_cache.get(key)
         if cached is None:
             if len(rules.cell_cache) > _CACHE_LIMIT:
                 rules.cell_cache.clear()
-            cached = rules.cell_cache[key] = _mask_cell_uncached(
-                cell, column, rules, subs, log, index
-            )
+            cached = rules.cell_cache[key] = _mask_cell_uncached(cell, column, rules, subs, log, index)
         return cached
     return _mask_cell_uncached(cell, column, rules, subs, log, index)
 
 
-def _mask_cell_uncached(
-    cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
-) -> str:
+def _mask_cell_uncached(cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
     if subs.subs:
         cell = subs.apply(cell, log, index)
     for rule in rules.by_column.get(column, ()):
@@ -587,10 +601,7 @@ def _normalize_table(
     rows: list[list[str] | str] = [
         row
         if isinstance(row, str)
-        else [
-            _mask_cell(cell, column, rules, subs, log, index)
-            for cell, column in zip(row, names, strict=True)
-        ]
+        else [_mask_cell(cell, column, rules, subs, log, index) for cell, column in zip(row, names, strict=True)]
         for row in table.rows
     ]
     if not keep_order and all(isinstance(row, list) for row in rows):
@@ -621,17 +632,13 @@ def _output(text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log,
     return text
 
 
-def _output_once(
-    text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log, index: int
-) -> tuple[str, bool]:
+def _output_once(text: str, command: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> tuple[str, bool]:
     keep_order = _keeps_order(command)
     lines: list[str] = []
     dropped = False
     for segment in _segments(text.split("\n"), is_watch(command)):
         if isinstance(segment, _Table):
-            lines += _normalize_table(
-                segment, keep_order=keep_order, rules=rules, subs=subs, log=log, index=index
-            )
+            lines += _normalize_table(segment, keep_order=keep_order, rules=rules, subs=subs, log=log, index=index)
             continue
         done = _normalize_text("\n".join(segment), rules, subs, log, index)
         kept = [] if done == _NO_LINES else done.split("\n")
@@ -649,19 +656,13 @@ def _entry(entry: Entry, rules: Rules, subs: _ContextSubs, log: Log, index: int)
     return Entry(command, output, entry.exit_code)
 
 
-def normalize(
-    t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
-) -> Transcript:
+def normalize(t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None) -> Transcript:
     """The canonical form of ``t``; the header is kept as it is."""
     chosen, subs = rules or default_rules(), _subs_for(ctx)
-    return Transcript(
-        tuple(_entry(e, chosen, subs, None, i) for i, e in enumerate(t.entries)), t.header
-    )
+    return Transcript(tuple(_entry(e, chosen, subs, None, i) for i, e in enumerate(t.entries)), t.header)
 
 
-def explain(
-    t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None
-) -> tuple[Transcript, list[Change]]:
+def explain(t: Transcript, ctx: Context = NO_CONTEXT, *, rules: Rules | None = None) -> tuple[Transcript, list[Change]]:
     """Like :func:`normalize`, and every change made, in order, with the rule that made it."""
     chosen, subs = rules or default_rules(), _subs_for(ctx)
     log: list[Change] = []
@@ -680,10 +681,7 @@ def align_tables(first: str, second: str) -> tuple[str, str]:
     tables_b = [seg for seg in b if isinstance(seg, _Table)]
     for ta, tb in zip(tables_a, tables_b, strict=False):
         if ta.names == tb.names:
-            common = [
-                max(x, y)
-                for x, y in zip(_widths(ta.names, ta.rows), _widths(tb.names, tb.rows), strict=True)
-            ]
+            common = [max(x, y) for x, y in zip(_widths(ta.names, ta.rows), _widths(tb.names, tb.rows), strict=True)]
             widths[id(ta)] = widths[id(tb)] = common
     return _join(a, widths), _join(b, widths)
 
@@ -692,11 +690,7 @@ def _join(segments: list[list[str] | _Table], widths: Mapping[int, list[int]]) -
     lines: list[str] = []
     for seg in segments:
         if isinstance(seg, _Table):
-            lines += (
-                _layout(seg.names, seg.rows, widths.get(id(seg)))
-                if id(seg) in widths
-                else seg.original
-            )
+            lines += _layout(seg.names, seg.rows, widths.get(id(seg))) if id(seg) in widths else seg.original
         else:
             lines += seg
     return "\n".join(lines)

@@ -15,8 +15,8 @@ import time
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, Any, Literal
 
 import click
 
@@ -28,6 +28,7 @@ from kubelesson.runner import RunResult, StepRecord
 from kubelesson.sandbox import Target
 
 JSON_SCHEMA = "kubelesson.report/v1"
+ReportVerdict = Literal["pass", "fail", "missing", "extra", "skipped"]
 MARKS = {"pass": "✓", "fail": "✗", "missing": "✗", "extra": "·", "skipped": "-"}
 FAILING = ("fail", "missing", "skipped")
 COLOURS = {"pass": "green", "fail": "red", "missing": "red", "extra": "yellow", "skipped": "yellow"}
@@ -45,6 +46,11 @@ class StepView:
     record: StepRecord | None
     hint: hints.Hint | None
     notes: tuple[str, ...] = ()
+    skipped: bool = False  # not run because an earlier wait failed (compare saw it missing)
+
+    @property
+    def verdict(self) -> ReportVerdict:
+        return "skipped" if self.skipped else self.result.verdict
 
     @property
     def seconds(self) -> float:
@@ -64,7 +70,7 @@ class Report:
 
     @property
     def failed_count(self) -> int:
-        return sum(1 for view in self.steps if view.result.verdict in FAILING)
+        return sum(1 for view in self.steps if view.verdict in FAILING)
 
     @property
     def seconds(self) -> float:
@@ -125,19 +131,18 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
                 ),
             )
         hint = None
-        if result.verdict == "missing" and run is not None and run.skipped:
+        skipped = result.verdict == "missing" and run is not None and bool(run.skipped)
+        if skipped:
             # Not the learner's omission: the run stopped after a failed wait.
-            # "skipped" exists only in reports; compare.Verdict does not know it (yet).
-            result = replace(result, verdict="skipped")  # type: ignore[arg-type]
             notes += (say(lang, "report.skipped"),)
-        elif result.verdict == "missing" and views and views[-1].result.verdict == "missing":
+        elif result.verdict == "missing" and views and views[-1].verdict == "missing":
             # One hint for a run of missing steps is enough; the rest would repeat it.
             pass
         elif result.verdict in ("fail", "missing"):
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
             if result.verdict == "missing" and _all_missing_after(comparison.steps, result.index):
                 notes += (say(lang, "report.more_missing"),)
-        views.append(StepView(result, record, hint, notes))
+        views.append(StepView(result, record, hint, notes, skipped))
     return Report(lesson, comparison, tuple(views), run)
 
 
@@ -154,7 +159,7 @@ def _indent(text: str, prefix: str = "      ") -> str:
 
 
 def _step_lines(view: StepView, lang: str, colour: bool) -> list[str]:
-    verdict = view.result.verdict
+    verdict = view.verdict
     mark = click.style(MARKS[verdict], fg=COLOURS[verdict]) if colour else MARKS[verdict]
     lines = [f"  {mark} {view.result.command}"]
     lines += [f"      {note}" for note in view.notes]
@@ -175,9 +180,7 @@ def target_line(target: Target, lang: str) -> str:
     namespace = target.namespace
     if target.created:
         namespace = say(lang, "report.sandbox_namespace", namespace=namespace)
-    return say(
-        lang, "report.target", context=target.context, server=target.server, namespace=namespace
-    )
+    return say(lang, "report.target", context=target.context, server=target.server, namespace=namespace)
 
 
 def header_lines(lesson: Lesson, lang: str, target: Target | None = None) -> list[str]:
@@ -199,9 +202,7 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
         summary = say(lang, "report.pass", total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
     else:
-        summary = say(
-            lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds
-        )
+        summary = say(lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="red", bold=True) if colour else summary)
     return "\n".join(lines)
 
@@ -210,8 +211,8 @@ def session_summary(report: Report, lang: str) -> str:
     """For a transcript compared without running (``diff``): what was done, what is not."""
     counts = {"pass": 0, "fail": 0, "missing": 0}
     for view in report.steps:
-        if view.result.verdict in counts:
-            counts[view.result.verdict] += 1
+        if view.verdict in counts:
+            counts[view.verdict] += 1
     return say(
         lang,
         "report.session_summary",
@@ -257,7 +258,7 @@ def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
     return {
         "index": result.index,
         "command": result.command,
-        "verdict": result.verdict,
+        "verdict": view.verdict,
         "reason": result.reason,
         "expected": result.expected,
         "actual": result.actual,
@@ -294,8 +295,8 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
             "testsuite",
             name=f"lesson {report.lesson.number}",
             tests=str(len(report.steps)),
-            failures=str(report.failed_count),
-            skipped="0",
+            failures=str(sum(1 for view in report.steps if view.verdict in ("fail", "missing"))),
+            skipped=str(sum(1 for view in report.steps if view.verdict == "skipped")),
             time=f"{report.seconds:.3f}",
         )
         for view in report.steps:
@@ -306,14 +307,19 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
                 name=f"{view.result.index}: {view.result.command}",
                 time=f"{view.seconds:.3f}",
             )
-            if view.result.verdict in FAILING:
-                message = (
-                    say(lang, "hint." + view.hint.kind) if view.hint else "; ".join(view.notes)
-                )
-                failure = ET.SubElement(case, "failure", message=message or view.result.verdict)
-                failure.text = (
-                    view.result.diff or "\n".join(view.notes) or say(lang, "report.missing")
-                )
+            verdict = view.verdict
+            if verdict == "skipped":
+                # Not run because an earlier wait failed: that step carries the failure.
+                ET.SubElement(case, "skipped", message=say(lang, "report.skipped"))
+            elif verdict in FAILING:
+                if view.hint:
+                    message = say(lang, "hint." + view.hint.kind)
+                elif verdict == "missing":
+                    message = say(lang, "report.missing")
+                else:
+                    message = "; ".join(view.notes) or verdict
+                failure = ET.SubElement(case, "failure", message=message)
+                failure.text = view.result.diff or "\n".join(view.notes) or message
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -334,6 +340,9 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.live = _isatty(self.stream) and "CI" not in os.environ
         self.colour = self.live and use_colour(self.stream)
+        # Asks the runner for the awaited object's status (it costs a `kubectl get --watch`,
+        # worth it only when someone watches the line).
+        self.wants_status = self.live
         self._last = 0.0
         self._shown = 0  # width of what is on the line now (to blank it without ESC[K)
 
@@ -361,9 +370,7 @@ class TerminalProgress:
             self._last = now
             what = f"{wait.condition} {wait.target}"
             if status:
-                text = say(
-                    self.lang, "report.waiting_status", what=what, status=status, seconds=elapsed
-                )
+                text = say(self.lang, "report.waiting_status", what=what, status=status, seconds=elapsed)
             else:
                 text = say(self.lang, "report.waiting", what=what, seconds=elapsed)
             self._show("⏳ " + text)

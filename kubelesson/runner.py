@@ -2,7 +2,8 @@
 
 Waits are kubectl's own (``kubectl wait``: a watch, so the next command runs the moment
 the condition holds), background steps are known ready from their output, and whatever
-happens, background processes are stopped and the cleanup commands run.
+happens, background processes are stopped (and, outside a sandbox, the lesson's cleanup
+commands run).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubelesson import __version__, interrupts
-from kubelesson.kubectl import Kubectl, Result
+from kubelesson.kubectl import Kubectl, Result, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
 from kubelesson.normalize import Context
 from kubelesson.sandbox import Target
@@ -165,9 +166,9 @@ class Runner:
             result = proc.stop(grace=1.0)
         seconds = time.monotonic() - started
         if result.ok:
-            return WaitOutcome(wait, True, seconds, _last_line(result.output))
+            return WaitOutcome(wait, True, seconds, last_line(result.output))
         status = self.kubectl.run(["get", wait.target, "--no-headers"], timeout=30)
-        return WaitOutcome(wait, False, seconds, _last_line(result.output), _last_line(status.output))
+        return WaitOutcome(wait, False, seconds, last_line(result.output), last_line(status.output))
 
     def run_plain(self, argv: list[str]) -> Entry:
         result = self.kubectl.run(argv[1:], timeout=self.command_timeout)
@@ -230,10 +231,6 @@ class Runner:
         self.progress.step_finished(index, record)
         return record
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 def _excerpt(body: str) -> str:

@@ -54,10 +54,14 @@ _PROMPT = re.compile(
     (?:\([\w.@ -]+\)\ )?                          # (venv) or (base) in front of any prompt
     (?:
         \$(?:\ |$)                                # $ cmd  (also the canonical format)
+      | ➜\ +\S+\ +git:\([^)\n]*\)(?:\ ✗)?\ +        # oh-my-zsh: ➜  course git:(main) ✗ cmd
+      | ➜\ +~\S*\ +                               # oh-my-zsh: ➜  ~/course cmd
       | [%❯➜λ»](?:\ +|$)                          # % cmd, ❯ cmd, ➜ cmd, λ cmd
-      | [\w.-]+@[\w.-]+(?::\S*|\ [^\s$#%]+)?\ ?[$#%](?:\ |$)      # user@host:~/dir$ , u@h ~ %
+      | [\w.-]+@[\w.-]+(?::\S*|\ [^\s$#%]+)?(?:\ \([^)\n]*\))?\ ?[$#%](?:\ |$)
+                                                  # user@host:~/dir$ , u@h ~ % , u@h:~/d (main)$
       | \[[^\]\n]*\][$#%](?:\ |$)                 # [user@host dir]$  or  [~]$
-      | (?:[\w.-]+\ +)?[~/][^\s]*\ +[$%❯➜λ](?:\ +|$)              # ~/dir $ , user ~/dir λ
+      | (?:[\w.-]+\ +)?[~/][^\s]*(?:\ \([^)\n]*\))?\ +[$%❯➜λ](?:\ +|$)
+                                                  # ~/dir $ , user ~/dir λ , ~/dir (main) ❯
       | [\w.-]+\ +~?\S*\ *➜(?:\ +|$)              # controlplane ~ ➜
       | PS\ [^>\n]*>\ ?                           # PS C:\Users\me>
       | [A-Za-z]:\\[^>\n]*>                       # C:\Users\me>
@@ -105,9 +109,7 @@ def render(t: Transcript) -> str:
     for entry in t.entries:
         lines.append(f"$ {entry.command}")
         if entry.output:
-            lines.extend(
-                "\\" + line if _is_special(line) else line for line in entry.output.split("\n")
-            )
+            lines.extend("\\" + line if _is_special(line) else line for line in entry.output.split("\n"))
         if entry.exit_code != 0:
             lines.append(f"[exit {entry.exit_code}]")
     return "".join(line + "\n" for line in lines)

@@ -93,9 +93,7 @@ def test_without_the_context_the_sandbox_shows() -> None:
 
 
 def test_a_changed_status_fails_with_a_readable_diff() -> None:
-    run = RUN.replace(
-        "caddy   1/1     Running   0          5s", "caddy   0/1     ErrImagePull   0          5s"
-    )
+    run = RUN.replace("caddy   1/1     Running   0          5s", "caddy   0/1     ErrImagePull   0          5s")
     c = compare(GOLDEN, parse(run), CTX)
     assert not c.passed
     [step] = _failed(c)
@@ -157,9 +155,7 @@ def test_a_missing_step() -> None:
 
 def test_an_extra_step() -> None:
     run = parse(RUN)
-    longer = Transcript(
-        (*run.entries, Entry("kubectl get pods", "No resources found in default namespace."))
-    )
+    longer = Transcript((*run.entries, Entry("kubectl get pods", "No resources found in default namespace.")))
     c = compare(GOLDEN, longer, CTX)
     assert not c.passed
     [step] = _failed(c)
@@ -191,9 +187,7 @@ def test_a_different_command_shows_in_the_diff() -> None:
 
 def test_a_hand_edited_golden_with_other_spacing_still_matches() -> None:
     golden = parse(
-        render(GOLDEN).replace(
-            "caddy   1/1     Running   0          <age>", "caddy  1/1  Running  0  <age>"
-        )
+        render(GOLDEN).replace("caddy   1/1     Running   0          <age>", "caddy  1/1  Running  0  <age>")
     )
     assert compare(golden, parse(RUN), CTX).passed
 

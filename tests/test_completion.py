@@ -39,11 +39,11 @@ def test_each_shell_gets_a_completion_script(cli: Cli, shell: str) -> None:
 def test_bash_completes_commands_and_sim_subcommands(cli: Cli) -> None:
     bash = shutil.which("bash")
     assert bash
-    program = (
-        'eval "$(_KUBELESSON_COMPLETE=bash_source kubelesson)"\n'
-        "COMPREPLY=(); COMP_WORDS=(kubelesson ch); COMP_CWORD=1; _kubelesson_completion kubelesson; echo \"${COMPREPLY[*]}\"\n"
-        "COMPREPLY=(); COMP_WORDS=(kubelesson sim ''); COMP_CWORD=2; _kubelesson_completion kubelesson; echo \"${COMPREPLY[*]}\"\n"
-        "COMPREPLY=(); COMP_WORDS=(kubelesson check --la); COMP_CWORD=2; _kubelesson_completion kubelesson; echo \"${COMPREPLY[*]}\"\n"
+    complete = 'COMPREPLY=(); COMP_WORDS=({words}); COMP_CWORD={cword}; _kubelesson_completion kubelesson; '
+    show = 'echo "${{COMPREPLY[*]}}"\n'
+    program = 'eval "$(_KUBELESSON_COMPLETE=bash_source kubelesson)"\n' + "".join(
+        (complete + show).format(words=words, cword=cword)
+        for words, cword in (("kubelesson ch", 1), ("kubelesson sim ''", 2), ("kubelesson check --la", 2))
     )
     env = {**cli.env, "PATH": f"{KUBELESSON.parent}:{cli.env['PATH']}"}
     result = subprocess.run([bash, "-c", program], env=env, capture_output=True, text=True, timeout=60)

@@ -8,6 +8,7 @@ end in test_safety.py.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -68,11 +69,18 @@ def test_wrong_page_shows_url_and_what_came_back(sim_cli: Cli, tmp_path: Path) -
 def test_crashing_container_gets_the_logs_hint(sim_cli: Cli, tmp_path: Path) -> None:
     # busybox's default command exits at once: the pod restarts until CrashLoopBackOff.
     course = course_copy(tmp_path, "busybox")
+    junit = tmp_path / "junit.xml"
     result = sim_cli("check", "3", *SIM, "--root", str(course), "--timeout", "3", "--lang", "ja",
-                     "--bundle", str(tmp_path / "b.txt"))
+                     "--bundle", str(tmp_path / "b.txt"), "--junit", str(junit))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "CrashLoopBackOff" in result.stdout
     assert hint_lines(result.stdout, "ja") == [(text("crashloop", "ja"), "kubectl logs caddy --previous")]
+    # In JUnit the wait that ran out fails; the steps it kept from running are skipped.
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("8", "1", "6")
+    failure = suite.find("testcase/failure")
+    assert failure is not None and failure.get("message") == text("crashloop", "ja")
 
 
 def test_cluster_not_started_says_how_to_start_it(cli: Cli, tmp_path: Path) -> None:

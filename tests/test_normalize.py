@@ -69,9 +69,7 @@ LESSON_GOLDEN = Path(__file__).parent.parent / "transcripts" / "3.yaml"
 
 def test_seed_outputs_are_lines_of_the_normalized_lesson() -> None:
     case = yaml.safe_load((CASES / "lesson3-seed.yaml").read_text(encoding="utf-8"))
-    recorded = yaml.safe_load(
-        (CASES / "lesson3-kubectl137-sandbox.yaml").read_text(encoding="utf-8")
-    )
+    recorded = yaml.safe_load((CASES / "lesson3-kubectl137-sandbox.yaml").read_text(encoding="utf-8"))
     seed = render(normalize(parse(case["transcript"])))
     run = normalize(parse(recorded["transcript"]), _context(recorded["context"]))
     run_lines = set(render(Transcript(run.entries)).splitlines())
@@ -158,9 +156,7 @@ def test_context_applies_to_commands() -> None:
 
 
 def test_every_rule_has_a_name_and_a_reason() -> None:
-    data = yaml.safe_load(
-        (Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8")
-    )
+    data = yaml.safe_load((Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8"))
     names = [rule["name"] for section in data.values() for rule in section]
     assert len(names) == len(set(names)), "rule names must be unique"
     for section in data.values():
@@ -188,9 +184,7 @@ def test_a_malformed_rule_file_is_refused(data: Any) -> None:
 
 
 def test_a_maintainer_can_add_a_rule_as_data() -> None:
-    data = yaml.safe_load(
-        (Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8")
-    )
+    data = yaml.safe_load((Path(__file__).parent.parent / "kubelesson" / "rules.yaml").read_text(encoding="utf-8"))
     data["text_rules"].append(
         {
             "name": "kustomize-version",
@@ -204,3 +198,109 @@ def test_a_maintainer_can_add_a_rule_as_data() -> None:
     result, changes = explain(t, rules=rules)
     assert result.entries[0].output == "Client Version: v1.30.0\nKustomize Version: <v>"
     assert [c.rule for c in changes] == ["kustomize-version"]
+
+
+# --- never too loose, never too strict ------------------------------------------------------------
+
+MUST_DIFFER = [
+    ("pod/caddy created", "pod/caddy unchanged"),
+    ("pod/caddy created", "pod/caddy configured"),
+    ('pod "caddy" deleted', 'pod "caddy" force deleted'),
+    ('pod "caddy" deleted', 'pod "caddy" deleted (dry run)'),
+    ('pod "caddy" deleted', 'pod "kaddy" deleted'),
+    (
+        'Error from server (NotFound): pods "caddy" not found',
+        'Error from server (AlreadyExists): pods "caddy" already exists',
+    ),
+    ("No resources found in default namespace.", "No resources found in kube-system namespace."),
+    ("No resources found in default namespace.", "No resources found."),
+    ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8000 -> 8080"),
+    ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8001 -> 80"),
+    ("Handling connection for 8000", ""),
+    ("Caddy works!", ""),
+    ("pod/caddy condition met", "error: timed out waiting for the condition on pods/caddy"),
+    ("E0101 00:00:00.000000 1 portforward.go:1] a", "W0101 00:00:00.000000 1 portforward.go:1] a"),
+    (
+        "NAME    READY   STATUS    RESTARTS   AGE\ncaddy   1/1     Running   0          1m",
+        (
+            "NAME    READY   STATUS    RESTARTS   AGE\n"
+            "caddy   1/1     Running   0          1m\n"
+            "web     1/1     Running   0          1m"
+        ),
+    ),
+    (
+        (
+            "NAME    READY   STATUS    RESTARTS   AGE   IP          NODE\n"
+            "caddy   1/1     Running   0          1m    10.0.0.1    k3d-a"
+        ),
+        (
+            "NAME    READY   STATUS    RESTARTS   AGE   IP          NODE\n"
+            "caddy   1/1     Running   0          1m    <none>      k3d-a"
+        ),
+    ),
+    (
+        (
+            "NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "web     ClusterIP   None         <none>        80/TCP    1m"
+        ),
+        (
+            "NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "web     ClusterIP   10.0.0.7     <none>        80/TCP    1m"
+        ),
+    ),
+    (
+        (
+            "NAME    TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)        AGE\n"
+            "web     LoadBalancer   10.0.0.7     <pending>     80:30001/TCP   1m"
+        ),
+        (
+            "NAME    TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)        AGE\n"
+            "web     LoadBalancer   10.0.0.7     172.18.0.2    80:30001/TCP   1m"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), MUST_DIFFER)
+def test_what_means_something_stays_different(one: str, other: str) -> None:
+    assert normalize(_one("kubectl x", one)) != normalize(_one("kubectl x", other))
+
+
+def test_exit_codes_stay_different() -> None:
+    same = 'Error from server (NotFound): pods "caddy" not found'
+    assert normalize(Transcript((Entry("kubectl x", same, 1),))) != normalize(Transcript((Entry("kubectl x", same),)))
+
+
+MUST_EQUAL = [
+    ('pod "caddy" deleted', 'pod "caddy" deleted from default namespace'),
+    ('pod "caddy" force deleted', 'pod "caddy" force deleted from default namespace'),
+    ('pod "caddy" deleted (dry run)', 'pod "caddy" deleted from default namespace (dry run)'),
+    (
+        "Forwarding from 127.0.0.1:8000 -> 80",
+        "I0710 14:43:38.274550    3655 portforward.go:225] Forwarding from 127.0.0.1:8000 -> 80",
+    ),
+    (
+        "Forwarding from 127.0.0.1:8000 -> 80\nHandling connection for 8000",
+        "Forwarding from 127.0.0.1:8000 -> 80\nForwarding from [::1]:8000 -> 80\n"
+        "Handling connection for 8000\nHandling connection for 8000",
+    ),
+    (
+        "NAME    READY   STATUS    RESTARTS   AGE\ncaddy   1/1     Running   0          12m",
+        "NAME    READY   STATUS    RESTARTS   AGE\ncaddy   1/1     Running   0          4s  ",
+    ),
+    (
+        (
+            "NAME                     READY   STATUS    RESTARTS      AGE\n"
+            "caddy-766687f85d-k5wx5   1/1     Running   2 (3m ago)    5m"
+        ),
+        (
+            "NAME                    READY     STATUS    RESTARTS        AGE\n"
+            "caddy-bd8fb7cbd-vflm9   1/1       Running   2 (1h2m ago)    9d"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), MUST_EQUAL)
+def test_what_only_varies_normalizes_equal(one: str, other: str) -> None:
+    assert normalize(_one("kubectl x", one)) == normalize(_one("kubectl x", other))

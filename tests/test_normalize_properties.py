@@ -39,6 +39,8 @@ STATUSES = (
     "PodInitializing",
     "Unknown",
 )
+# Hand-picked names: dash-separated parts of at most 4 characters never look generated
+# (a generated suffix has 5, a pod-template-hash 6 to 10), so a changed name must show.
 NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
 
 

@@ -42,9 +42,7 @@ TRICKY = st.sampled_from(
         "caddy   1/1     Running   0          12m",
     ]
 )
-PLAIN = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=30
-)
+PLAIN = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=30)
 LINE = st.one_of(TRICKY, PLAIN)
 
 
@@ -58,15 +56,11 @@ def outputs(draw: st.DrawFn) -> str:
 
 
 COMMANDS = st.one_of(
-    st.sampled_from(
-        ["kubectl get pods", "kubectl delete pod caddy", "curl -s http://localhost:8000/"]
-    ),
+    st.sampled_from(["kubectl get pods", "kubectl delete pod caddy", "curl -s http://localhost:8000/"]),
     PLAIN.map(str.strip).filter(bool),
 )
 ENTRIES = st.builds(Entry, COMMANDS, outputs(), st.integers(-5, 255))
-HEADER = st.lists(
-    st.tuples(st.from_regex(r"[a-z][a-z0-9_.-]{0,12}", fullmatch=True), PLAIN), max_size=4
-).map(tuple)
+HEADER = st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9_.-]{0,12}", fullmatch=True), PLAIN), max_size=4).map(tuple)
 TRANSCRIPTS = st.builds(Transcript, st.lists(ENTRIES, max_size=6).map(tuple), HEADER)
 
 
@@ -149,6 +143,11 @@ def test_empty() -> None:
         ("~/course ❯ kubectl get pods", "kubectl get pods"),
         ("user ~/dir λ kubectl get pods", "kubectl get pods"),
         ("╰─❯ kubectl get pods", "kubectl get pods"),
+        ("➜  course git:(main) ✗ kubectl get pods", "kubectl get pods"),
+        ("➜  course git:(main) kubectl get pods", "kubectl get pods"),
+        ("➜  ~/course kubectl get pods", "kubectl get pods"),
+        ("me@host:~/course (main)$ kubectl get pods", "kubectl get pods"),
+        ("~/course (main) ❯ kubectl get pods", "kubectl get pods"),
         ("$ kubectl get pods   ", "kubectl get pods"),
         ("$ ", ""),
         ("user@host:~$", ""),
@@ -246,18 +245,14 @@ def test_powershell_session() -> None:
         "kubectl apply -f .\\examples\\3_pod.yaml",
         "kubectl get pods",
     ]
-    assert t.entries[1].output == (
-        "NAME    READY   STATUS    RESTARTS   AGE\ncaddy   1/1     Running   0          12m"
-    )
+    assert t.entries[1].output == ("NAME    READY   STATUS    RESTARTS   AGE\ncaddy   1/1     Running   0          12m")
 
 
 def test_heredoc_continuation_is_part_of_the_command() -> None:
     text = "$ cat <<EOF | kubectl apply -f -\n> apiVersion: v1\n> kind: Pod\n> EOF\n"
     text += "pod/caddy created\n"
     t = parse(text)
-    assert t.entries == (
-        Entry("cat <<EOF | kubectl apply -f - apiVersion: v1 kind: Pod EOF", "pod/caddy created"),
-    )
+    assert t.entries == (Entry("cat <<EOF | kubectl apply -f - apiVersion: v1 kind: Pod EOF", "pod/caddy created"),)
 
 
 def test_header_only_before_the_first_command() -> None:
