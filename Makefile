@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # Start the simulated cluster, check lesson 3 against it, and always stop it again.
 demo: install
 	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
-	eval "$$(kubelesson sim up --state-dir $(DEMO_STATE))"; \
+	exports=$$(kubelesson sim up --state-dir $(DEMO_STATE)); eval "$$exports"; \
 	trap 'kubelesson sim down --state-dir $(DEMO_STATE)' EXIT INT TERM; \
 	kubelesson check 3 --context kubelesson-sim
 

@@ -78,6 +78,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def no_assertion_pass_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For hypothesis tests: pytest-golden needs pytest's assertion-pass hook, and with it
+    pytest also rewrites hypothesis's own asserts, which makes them about ten times slower
+    (measured). Tests without golden files can do without the hook."""
+    import _pytest.assertion.util
+
+    monkeypatch.setattr(_pytest.assertion.util, "_assertion_pass", None)
+
+
 @dataclass
 class Cli:
     """Runs the real `kubelesson` command in a subprocess, as a user would."""

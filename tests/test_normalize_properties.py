@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import _pytest.assertion.util
 import pytest
 import yaml
 from hypothesis import assume, given, settings
@@ -44,9 +43,7 @@ STATUSES = (
 NAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
 
 
-@pytest.fixture(autouse=True)
-def _no_assertion_pass_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_pytest.assertion.util, "_assertion_pass", None)
+pytestmark = pytest.mark.usefixtures("no_assertion_pass_hook")
 
 
 AGES = st.from_regex(r"[1-9][0-9]?[smhd]|[1-9]m[1-5][0-9]s|[1-9]d[1-9]h", fullmatch=True)

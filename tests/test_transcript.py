@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import _pytest.assertion.util
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubelesson.transcript import Entry, Transcript, parse, render, split_prompt
 
-
-@pytest.fixture(autouse=True)
-def _no_assertion_pass_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    # pytest-golden's hook slows hypothesis ten-fold (see test_normalize_properties.py).
-    monkeypatch.setattr(_pytest.assertion.util, "_assertion_pass", None)
+pytestmark = pytest.mark.usefixtures("no_assertion_pass_hook")
 
 
 # --- round trip ---------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def _server_options(func: Any) -> Any:
 
 
 def _options(kwargs: dict[str, Any]) -> SimOptions:
-    return SimOptions(**{k: kwargs[k] for k in SimOptions.__dataclass_fields__})
+    # Options without a command-line flag (such as `forbidden`) keep their defaults.
+    return SimOptions(**{k: kwargs[k] for k in SimOptions.__dataclass_fields__ if k in kwargs})
 
 
 def _state(state_dir: Path | None) -> Path:
