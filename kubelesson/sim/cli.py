@@ -42,6 +42,8 @@ def _server_options(func: Any) -> Any:
         click.option("--node-prefix", default=_DEFAULTS.node_prefix, hidden=True),
         click.option("--watch-log-size", type=int, default=_DEFAULTS.watch_log_size,
                      hidden=True),
+        click.option("--forbidden", multiple=True, metavar="RESOURCE",
+                     help="Refuse to create this resource (plural, e.g. namespaces) as RBAC would."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -49,8 +51,9 @@ def _server_options(func: Any) -> Any:
 
 
 def _options(kwargs: dict[str, Any]) -> SimOptions:
-    # Options without a command-line flag (such as `forbidden`) keep their defaults.
-    return SimOptions(**{k: kwargs[k] for k in SimOptions.__dataclass_fields__ if k in kwargs})
+    values = {k: kwargs[k] for k in SimOptions.__dataclass_fields__}
+    values["forbidden"] = tuple(values["forbidden"])
+    return SimOptions(**values)
 
 
 def _state(state_dir: Path | None) -> Path:

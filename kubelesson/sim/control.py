@@ -109,6 +109,9 @@ def option_args(options: SimOptions) -> list[str]:
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             args.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                args += [flag, str(item)]
         else:
             args += [flag, str(value)]
     return args
