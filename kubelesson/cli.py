@@ -176,12 +176,18 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
         from kubelesson import bundle as support
 
         for result in failed:
-            path = support.write(result, bundle)
+            # One file per failing lesson, so --all with --bundle keeps every one of them.
+            path = support.write(result, _numbered(bundle, result.lesson.number) if bundle and len(failed) > 1
+                                 else bundle)
             click.echo(say(lang, "report.bundle", path=path), err=True)
     if options.keep:
         for result in results:
             click.echo(say(lang, "report.kept", namespace=result.run.target.namespace), err=True)
     return EXIT_MISMATCH if failed else EXIT_PASS
+
+
+def _numbered(path: Path, number: int) -> Path:
+    return path.with_name(f"{path.stem}-{number}{path.suffix}")
 
 
 def _save_transcripts(folder: Path, results: list[Any]) -> None:
@@ -207,6 +213,8 @@ def _emit(reports: list[Any], lang: str, *, as_json: bool, junit: Path | None, w
         colour = report.use_colour(sys.stdout)
         for item in reports:
             click.echo(report.human(item, lang, colour=colour, with_header=with_header))
+        if len(reports) > 1:
+            click.echo(report.overall_summary(reports, lang, colour=colour))
     if junit:
         lesson.write_atomically(junit, report.as_junit(reports, lang))
 

@@ -196,7 +196,8 @@ def _is_probe(entry: Entry) -> bool:
 
 def _without_interrupt(entry: Entry) -> Entry:
     lines = entry.output.split("\n")
-    while lines and lines[-1].strip() in ("^C", ""):
+    # zsh marks an output cut short without a newline with "%": "^C%" is the same Ctrl-C.
+    while lines and lines[-1].strip() in ("^C", "^C%", ""):
         lines.pop()
     return Entry(entry.command, "\n".join(lines), entry.exit_code)
 

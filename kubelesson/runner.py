@@ -22,7 +22,7 @@ from typing import Protocol
 from kubelesson import __version__, interrupts
 from kubelesson.kubectl import Kubectl, Result, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
-from kubelesson.normalize import Context
+from kubelesson.normalize import Context, column_values
 from kubelesson.sandbox import Target
 from kubelesson.transcript import Entry, Transcript
 
@@ -33,16 +33,20 @@ HANDLING = "Handling connection for "
 class Progress(Protocol):
     """What the runner tells the user while it works (implemented by the report layer)."""
 
+    wants_status: bool  # whether waiting() shows the object's status (costs a kubectl watch)
+
     def step_started(self, index: int, step: Step) -> None: ...
-    def waiting(self, wait: Wait, elapsed: float) -> None: ...
+    def waiting(self, wait: Wait, elapsed: float, status: str = "") -> None: ...
     def step_finished(self, index: int, record: StepRecord) -> None: ...
 
 
 class Silent:
+    wants_status = False
+
     def step_started(self, index: int, step: Step) -> None:
         pass
 
-    def waiting(self, wait: Wait, elapsed: float) -> None:
+    def waiting(self, wait: Wait, elapsed: float, status: str = "") -> None:
         pass
 
     def step_finished(self, index: int, record: StepRecord) -> None:
@@ -156,14 +160,19 @@ class Runner:
         timeout = self.wait_timeout or wait.timeout
         started = time.monotonic()
         proc = self.kubectl.start(["wait", f"--for={wait.condition}", wait.target, f"--timeout={timeout:g}s"])
+        # Only a live progress line shows the object's status, from a watch of its own.
+        watch = self.kubectl.start(["get", wait.target, "--watch"]) if self.progress.wants_status else None
         try:
             # Ticks only refresh the progress line; the exit of `kubectl wait` ends the loop at once.
             while not proc.wait_exit(0.25):
-                self.progress.waiting(wait, time.monotonic() - started)
+                statuses = column_values(watch.output, "STATUS") if watch else []
+                self.progress.waiting(wait, time.monotonic() - started, statuses[-1] if statuses else "")
                 if interrupts.pending() or time.monotonic() - started > timeout + 30:
                     break
         finally:
             result = proc.stop(grace=1.0)
+            if watch:
+                watch.stop(grace=0.5)
         seconds = time.monotonic() - started
         if result.ok:
             return WaitOutcome(wait, True, seconds, last_line(result.output))
