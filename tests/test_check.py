@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubelesson import transcript
@@ -123,3 +124,26 @@ def test_record_update_rewrites_only_the_golden(sim_cli: Cli, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert "updated" in result.stdout
     assert (course / "transcripts" / "3.yaml").read_text() == original
+
+
+SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
+
+
+@pytest.mark.skipif(not SYSTEM_KUBECTL.exists(), reason="no /usr/bin/kubectl on this machine")
+@pytest.mark.parametrize("server", ["v1.28.8", "v1.30.13", "v1.32.4", "v1.33.2"])
+def test_check_3_passes_with_other_kubectl_versions(cli: Cli, tmp_path: Path, server: str) -> None:
+    """The same golden holds for kubectl 1.28 to 1.37: /usr/bin/kubectl, where present, is a
+    dispatcher that runs the bundled kubectl matching the server's minor version."""
+    from kubelesson.sim import SimOptions, running
+
+    options = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2, kube_version=server)
+    with running(tmp_path / "sim", options=options) as sim:
+        cli.env.update(sim.env())
+        saved = tmp_path / "run.txt"
+        result = cli("record", "3", *SIM, "--kubectl", str(SYSTEM_KUBECTL), "-o", str(saved))
+        assert result.returncode == 0, result.stderr
+        minor = server.split(".")[1]
+        client = dict(transcript.parse(saved.read_text()).header)["kubectl-client"]
+        assert client.startswith(f"v1.{minor}."), client
+        diffed = cli("diff", "3", str(saved))
+    assert diffed.returncode == 0, diffed.stdout

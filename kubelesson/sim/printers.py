@@ -87,10 +87,7 @@ def pod_status(pod: Obj) -> str:
             elif term and term.get("reason"):
                 reason = term["reason"]
             elif term is not None:
-                if term.get("signal"):
-                    reason = f"Signal:{term['signal']}"
-                else:
-                    reason = f"ExitCode:{term.get('exitCode', 0)}"
+                reason = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
             elif cs.get("ready") and state.get("running") is not None:
                 has_running = True
         if reason == "Completed" and has_running:
