@@ -90,12 +90,27 @@ class Kubectl:
     def for_context(self, context: str) -> Kubectl:
         return Kubectl(self.path, self.env, self.cwd, (f"--context={context}",))
 
-    def _command(self) -> Any:
+    def spawn(self, args: Sequence[str], *, nice: int = 0, **redirect: Any) -> Any:
+        """Start kubectl (an sh RunningCommand) in a session of its own, so that signals reach
+        exactly it, with stderr merged into stdout as a terminal shows them; any exit code
+        is data. ``redirect`` holds sh's ``_in``/``_out`` arguments."""
         import sh  # imported here: it costs start-up time that `--help` should not pay
 
         _prctl()  # resolved in the parent, so the child only makes the call
-
-        return sh.Command(self.path)
+        return sh.Command(self.path)(
+            *self.prefix,
+            *args,
+            _env=self.env,
+            _cwd=str(self.cwd),
+            _err_to_out=True,
+            _tty_out=False,
+            _ok_code=list(range(256)),
+            _bg=True,
+            _bg_exc=False,
+            _new_session=True,
+            _preexec_fn=functools.partial(_prepare_child, nice),
+            **redirect,
+        )
 
     def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None,
             nice: int = 0) -> Result:
@@ -106,21 +121,7 @@ class Kubectl:
 
         interrupts.check()  # after a signal, start nothing new (cleanup excepted)
         started = time.monotonic()
-        proc = self._command()(
-            *self.prefix,
-            *args,
-            _env=self.env,
-            _cwd=str(self.cwd),
-            _in=stdin,
-            _err_to_out=True,
-            _tty_out=False,
-            _ok_code=list(range(256)),
-            _bg=True,
-            _bg_exc=False,
-            _new_session=True,
-            _preexec_fn=functools.partial(_prepare_child, nice),
-            _decode_errors="replace",
-        )
+        proc = self.spawn(args, nice=nice, _in=stdin, _decode_errors="replace")
         pid = proc.process.pid
         interrupts.track(pid)
         # Our own timer rather than sh's `_timeout`: sh checks that one in a 0.1 s loop, which
@@ -215,20 +216,7 @@ class Background:
         # that polls every 0.1 s, too slow to notice "Forwarding from ..." at once (measured).
         read_fd, write_fd = os.pipe()
         with os.fdopen(write_fd, "wb", buffering=0) as writer:
-            self._proc = kubectl._command()(
-                *kubectl.prefix,
-                *args,
-                _env=kubectl.env,
-                _cwd=str(kubectl.cwd),
-                _out=writer,
-                _err_to_out=True,
-                _tty_out=False,
-                _ok_code=list(range(256)),
-                _bg=True,
-                _bg_exc=False,
-                _new_session=True,
-                _preexec_fn=functools.partial(_prepare_child, 0),
-            )
+            self._proc = kubectl.spawn(args, _out=writer)
         self.pid: int = self._proc.process.pid
         self._code = -1
         interrupts.track(self.pid)
