@@ -9,7 +9,7 @@ from typing import Any
 
 from kubelesson import core, lesson, runner, sandbox
 from kubelesson.errors import KubelessonError
-from kubelesson.kubectl import Kubectl, check_version, parse_version
+from kubelesson.kubectl import Kubectl, check_version, last_line, parse_version
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,16 @@ def _lesson_ports(root_lessons: list[lesson.Lesson]) -> list[int]:
 
 
 def _permissions(tool: Kubectl) -> Finding:
-    denied = []
-    for resource in ("namespaces", "pods"):
-        result = tool.run(["auth", "can-i", "create", resource], timeout=30)
-        if result.output.strip() == "no":
-            denied.append(f"cannot create {resource}")
+    """`kubectl auth can-i` for what a sandboxed lesson needs; its answer is its last line
+    (a warning may come first)."""
+    answers = {resource: last_line(tool.run(["auth", "can-i", "create", resource], timeout=30).output)
+               for resource in ("namespaces", "pods")}
+    denied = [f"cannot create {resource}" for resource, answer in answers.items() if answer == "no"]
     if denied:
         return Finding(False, "doctor.no_permissions", {"detail": ", ".join(denied)})
+    unknown = [answer for answer in answers.values() if answer != "yes"]
+    if unknown:
+        return Finding(True, "doctor.permissions_unknown", {"detail": unknown[0]})
     return Finding(True, "doctor.permissions", {})
 
 

@@ -215,6 +215,10 @@ MESSAGES: Catalogue = {
     "doctor.cluster": {"en": "cluster: {server} answers, Kubernetes {version}", "ja": "クラスター: {server} が応答(Kubernetes {version})"},
     "doctor.permissions": {"en": "permissions: can create namespaces and pods", "ja": "権限: 名前空間と Pod を作成できます"},
     "doctor.no_permissions": {"en": "permissions: {detail}", "ja": "権限: {detail}"},
+    "doctor.permissions_unknown": {
+        "en": "permissions: could not be checked ({detail})",
+        "ja": "権限: 確認できませんでした（{detail}）",
+    },
     "doctor.port": {"en": "port {port}: free", "ja": "ポート {port}: 空いています"},
     "doctor.port_busy": {
         "en": "port {port}: in use (kubelesson will use another one and map it back)",

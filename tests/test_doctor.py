@@ -19,6 +19,7 @@ def test_doctor_against_the_simulator(sim_cli: Cli) -> None:
     assert any(line.startswith("✓ kubectl: ") and "v1." in line for line in lines)
     assert "✓ context: kubelesson-sim" in lines
     assert any(line.startswith("✓ cluster: 127.0.0.1:") and "Kubernetes v1.32" in line for line in lines)
+    assert "✓ permissions: can create namespaces and pods" in lines
     assert any(line.startswith("✓ port 8000: ") for line in lines)
     assert lines[-1] == "all checks passed"
 
@@ -76,3 +77,13 @@ def test_forbidden_namespace_creation_is_one_clear_line(cli: Cli, tmp_path: Path
     assert "the cluster refused to create namespace kubelesson-3-" in err
     assert "Error from server (Forbidden): namespaces is forbidden" in err
     assert "--namespace NS" in err
+
+
+def test_doctor_reports_missing_permissions(cli: Cli, tmp_path: Path) -> None:
+    from kubelesson.sim import SimOptions, running
+
+    with running(tmp_path / "sim", options=SimOptions(forbidden=("namespaces",))) as sim:
+        cli.env.update(sim.env())
+        result = cli("doctor", "--context", "kubelesson-sim")
+    assert result.returncode == 2, result.stdout
+    assert "✗ permissions: cannot create namespaces" in result.stdout

@@ -120,13 +120,23 @@ def _secret(f: Fields, obj: dict[str, Any]) -> None:
         obj["immutable"] = bool(f[5][-1])
 
 
+def _access_review(f: Fields, obj: dict[str, Any]) -> None:
+    """SelfSubjectAccessReview (`kubectl auth can-i`): spec 2 > resourceAttributes 1 >
+    namespace 1, verb 2, group 3, version 4, resource 5, subresource 6, name 7."""
+    spec = fields(f[2][-1]) if 2 in f else {}
+    attributes = fields(spec[1][-1]) if 1 in spec else {}
+    names = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+    found = {key: _str(attributes, n) for n, key in enumerate(names, 1)}
+    obj["spec"] = {"resourceAttributes": {k: v for k, v in found.items() if v}} if attributes else {}
+
+
 def _no_fields(f: Fields, obj: dict[str, Any]) -> None:
     return None
 
 
 _DECODERS: dict[str, Callable[[Fields, dict[str, Any]], None]] = {
     "Namespace": _namespace, "ConfigMap": _configmap, "Secret": _secret,
-    "ServiceAccount": _no_fields,
+    "ServiceAccount": _no_fields, "SelfSubjectAccessReview": _access_review,
 }
 
 

@@ -342,8 +342,24 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._group_version(rest[0], rest[1], rest[2:])
 
+    def _access_review(self) -> None:
+        """`kubectl auth can-i`: allowed, except the verbs on resources SimOptions.forbidden
+        names (only create is ever refused)."""
+        self._only(self.command, "POST")
+        review = self._json_body()
+        if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
+            raise errors.bad_request("a SelfSubjectAccessReview with a spec is required")
+        attributes = review["spec"].get("resourceAttributes") or {}
+        denied = (attributes.get("verb") == "create"
+                  and attributes.get("resource") in self.server.cluster.options.forbidden)
+        review["status"] = {"allowed": not denied, **({"denied": True} if denied else {})}
+        self._send_json(201, review)
+
     # -- resources -----------------------------------------------------------------------
     def _group_version(self, group: str, version: str, rest: list[str]) -> None:
+        if group == "authorization.k8s.io" and version == "v1" and rest == ["selfsubjectaccessreviews"]:
+            self._access_review()
+            return
         if not rest:
             doc = discovery.resource_list(group, version)
             if doc is None:
