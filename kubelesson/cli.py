@@ -144,7 +144,7 @@ def _announce(lang: str, *, quiet: bool) -> Callable[[Any], None]:
 def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit: Path | None,
           bundle: Path | None, save: Path | None, root: Path, lang: str, **kw: Any) -> int:
     """Run lesson NUMBER against the cluster and compare it with its golden transcript."""
-    from kubelesson import core, lesson, report
+    from kubelesson import lesson, report
 
     if (number is None) == (not all_lessons):
         raise click.UsageError("give a lesson NUMBER or --all")
@@ -152,38 +152,49 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
         if path:
             lesson.ensure_writable(path)
     options = _options(root, **kw)
-    if all_lessons:
-        results = core.check_all(options, jobs, on_target=_announce(lang, quiet=True))
-    else:
-        assert number is not None
-        progress = report.TerminalProgress(lang)
-        announce = _announce(lang, quiet=as_json)
-        if not as_json:
-            click.echo(say(lang, "report.lesson", number=number, title=_title(root, number, lang)))
-        try:
-            results = [core.check(options, number, progress=progress, on_target=announce)]
-        finally:
-            progress.clear()
+    results = _run_checks(options, number, jobs=jobs, lang=lang, quiet=as_json)
     reports = [report.build(r.lesson, r.comparison, r.run, lang) for r in results]
     _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons)
     if save:
         _save_transcripts(save, results)
-    swept = [name for result in results for name in result.swept]
-    if swept and not as_json:
-        click.echo(say(lang, "report.swept", names=", ".join(swept)))
+    _tell_about_sandboxes(results, lang, keep=options.keep, quiet=as_json)
     failed = [r for r in results if not r.passed]
     if failed and (bundle or not as_json):
-        from kubelesson import bundle as support
+        _write_bundles(failed, bundle, lang)
+    return EXIT_MISMATCH if failed else EXIT_PASS
 
-        for result in failed:
-            # One file per failing lesson, so --all with --bundle keeps every one of them.
-            path = support.write(result, _numbered(bundle, result.lesson.number) if bundle and len(failed) > 1
-                                 else bundle)
-            click.echo(say(lang, "report.bundle", path=path), err=True)
-    if options.keep:
+
+def _run_checks(options: Any, number: int | None, *, jobs: int, lang: str, quiet: bool) -> list[Any]:
+    """One lesson with a live progress line, or every lesson (number None) in parallel."""
+    from kubelesson import core, report
+
+    if number is None:
+        return core.check_all(options, jobs)
+    progress = report.TerminalProgress(lang)
+    if not quiet:
+        click.echo(say(lang, "report.lesson", number=number, title=_title(options.root, number, lang)))
+    try:
+        return [core.check(options, number, progress=progress, on_target=_announce(lang, quiet=quiet))]
+    finally:
+        progress.clear()
+
+
+def _tell_about_sandboxes(results: list[Any], lang: str, *, keep: bool, quiet: bool) -> None:
+    swept = [name for result in results for name in result.swept]
+    if swept and not quiet:
+        click.echo(say(lang, "report.swept", names=", ".join(swept)))
+    if keep:
         for result in results:
             click.echo(say(lang, "report.kept", namespace=result.run.target.namespace), err=True)
-    return EXIT_MISMATCH if failed else EXIT_PASS
+
+
+def _write_bundles(failed: list[Any], bundle: Path | None, lang: str) -> None:
+    from kubelesson import bundle as support
+
+    for result in failed:
+        # One file per failing lesson, so --all with --bundle keeps every one of them.
+        path = _numbered(bundle, result.lesson.number) if bundle and len(failed) > 1 else bundle
+        click.echo(say(lang, "report.bundle", path=support.write(result, path)), err=True)
 
 
 def _numbered(path: Path, number: int) -> Path:

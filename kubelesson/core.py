@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,18 +62,23 @@ def lesson_with_golden(root: Path, number: int) -> Lesson:
     return found
 
 
-def _session(options: Options, found: Lesson) -> AbstractContextManager[sandbox.Session]:
-    return sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
-                                context=options.context, namespace=options.namespace, keep=options.keep)
+@contextmanager
+def _lesson_run(options: Options, found: Lesson, progress: Progress | None,
+                on_target: OnTarget | None) -> Iterator[tuple[RunResult, sandbox.Session]]:
+    """Run the lesson in its sandbox; the sandbox stays until the caller's block ends, so the
+    caller can still ask the cluster about what the lesson left."""
+    with sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
+                              context=options.context, namespace=options.namespace, keep=options.keep) as session:
+        if on_target:
+            on_target(session)
+        yield runner.run_lesson(found, session.kubectl, session.target, progress=progress,
+                                wait_timeout=options.timeout, cleanup=not session.target.created), session
 
 
 def run(options: Options, found: Lesson, *, progress: Progress | None = None,
         on_target: OnTarget | None = None) -> RunResult:
-    with _session(options, found) as session:
-        if on_target:
-            on_target(session)
-        return runner.run_lesson(found, session.kubectl, session.target, progress=progress,
-                                 wait_timeout=options.timeout, cleanup=not session.target.created)
+    with _lesson_run(options, found, progress, on_target) as (result, _):
+        return result
 
 
 def golden_of(result: RunResult) -> str:
@@ -86,11 +91,7 @@ def check(options: Options, number: int, *, progress: Progress | None = None,
           on_target: OnTarget | None = None) -> Checked:
     found = lesson_with_golden(options.root, number)
     golden = transcript.parse(found.golden or "")
-    with _session(options, found) as session:
-        if on_target:
-            on_target(session)
-        result = runner.run_lesson(found, session.kubectl, session.target, progress=progress,
-                                   wait_timeout=options.timeout, cleanup=not session.target.created)
+    with _lesson_run(options, found, progress, on_target) as (result, session):
         checked = Checked(found, result, compare.compare(golden, result.transcript, result.context),
                           swept=tuple(session.swept_names()))
         if not checked.passed:
@@ -99,11 +100,11 @@ def check(options: Options, number: int, *, progress: Progress | None = None,
         return checked
 
 
-def check_all(options: Options, jobs: int, *, on_target: OnTarget | None = None) -> list[Checked]:
+def check_all(options: Options, jobs: int) -> list[Checked]:
     """Every lesson, each in its own sandbox, up to ``jobs`` at a time, in lesson order."""
     numbers = list(lesson.discover(options.root))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda n: check(options, n, on_target=on_target), numbers))
+        return list(pool.map(lambda n: check(options, n), numbers))
 
 
 def record(options: Options, number: int, *, update: bool = False, progress: Progress | None = None,
