@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelesson.sim import SimHandle
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")
@@ -108,7 +110,7 @@ def cli(no_real_cluster: None) -> Cli:
 
 
 @pytest.fixture(scope="session")
-def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHandle]:
     """One simulated cluster for the tests that only need a working cluster; each
     kubelesson run uses its own sandbox namespace in it, so they do not interfere."""
     from kubelesson.sim import SimOptions, running
@@ -119,7 +121,7 @@ def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
-def sim_cli(cli: Cli, shared_sim: object) -> Cli:
+def sim_cli(cli: Cli, shared_sim: SimHandle) -> Cli:
     """`kubelesson` pointed at the shared simulator (its KUBECONFIG, its discovery cache)."""
-    cli.env.update(shared_sim.env())  # type: ignore[attr-defined]
+    cli.env.update(shared_sim.env())
     return cli

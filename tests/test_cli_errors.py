@@ -11,8 +11,8 @@ from tests.conftest import ROOT, Cli, closed_port, write_kubeconfig
 
 
 def one_line_error(result: object, code: int, *words: str) -> None:
-    assert result.returncode == code, (result.stdout, result.stderr)  # type: ignore[attr-defined]
-    err = result.stderr.strip()  # type: ignore[attr-defined]
+    assert result.returncode == code, (result.stdout, result.stderr)
+    err = result.stderr.strip()
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     assert err.startswith("kubelesson: ")

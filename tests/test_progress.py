@@ -18,6 +18,7 @@ import pytest
 from kubelesson.lesson import Wait
 from kubelesson.messages import say
 from kubelesson.report import TerminalProgress
+from kubelesson.sim import SimHandle
 from tests.conftest import ROOT, Cli
 
 SIM = ("--context", "kubelesson-sim")
@@ -26,7 +27,7 @@ WAITING = re.compile(r"waiting for condition=Ready pod/caddy(, now \w+)? \(\d+s\
 
 
 @pytest.fixture(scope="module")
-def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHandle]:
     """Containers take over a second to start, so there is a wait to show."""
     from kubelesson.sim import SimOptions, running
 
@@ -36,9 +37,9 @@ def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
-def env(cli: Cli, slow_sim: object) -> dict[str, str]:
+def env(cli: Cli, slow_sim: SimHandle) -> dict[str, str]:
     env = dict(cli.env)
-    env.update(slow_sim.env())  # type: ignore[attr-defined]
+    env.update(slow_sim.env())
     env.pop("CI", None)
     env["COLUMNS"] = "200"
     env["TERM"] = "xterm-256color"

@@ -10,18 +10,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from kubelesson.sim import SimHandle
 from tests.conftest import ROOT, Cli, kubectl_binary
 
 SIM = ("--context", "kubelesson-sim")
 
 
 @pytest.fixture(scope="module")
-def own_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def own_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHandle]:
     """A simulator of this module's own: the checks below count sandboxes and processes."""
     from kubelesson.sim import SimOptions, running
 
@@ -31,8 +32,8 @@ def own_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
-def kcli(cli: Cli, own_sim: object) -> Cli:
-    cli.env.update(own_sim.env())  # type: ignore[attr-defined]
+def kcli(cli: Cli, own_sim: SimHandle) -> Cli:
+    cli.env.update(own_sim.env())
     return cli
 
 
@@ -78,9 +79,9 @@ def lesson_kubectls(tmpdir: Path) -> list[int]:
     return found
 
 
-def wait_for(predicate: object, timeout: float = 30.0) -> None:
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "timed out waiting for the run to get there"
         time.sleep(0.02)
 
@@ -214,7 +215,7 @@ def test_pod_that_never_gets_a_node_times_out_with_a_hint(cli: Cli, tmp_path: Pa
     assert "not run (an earlier wait failed)" in out
 
 
-def test_image_typo_gets_the_image_hint(cli: Cli, tmp_path: Path, own_sim: object) -> None:
+def test_image_typo_gets_the_image_hint(cli: Cli, tmp_path: Path, own_sim: SimHandle) -> None:
     course = tmp_path / "course"
     (course / "examples").mkdir(parents=True)
     (course / "transcripts").mkdir()
@@ -222,7 +223,7 @@ def test_image_typo_gets_the_image_hint(cli: Cli, tmp_path: Path, own_sim: objec
     (course / "examples" / "3_pod.yaml").write_text(
         (ROOT / "examples/3_pod.yaml").read_text().replace("caddy:2", "cadddy:2")
     )
-    cli.env.update(own_sim.env())  # type: ignore[attr-defined]
+    cli.env.update(own_sim.env())
     result = cli("check", "3", *SIM, "--timeout", "3", "--root", str(course), "--lang", "ja")
     assert result.returncode == 1
     assert "イメージを取得できません" in result.stdout
