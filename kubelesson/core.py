@@ -7,7 +7,6 @@ data; :mod:`kubelesson.cli` turns that into output and an exit code.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -145,12 +144,3 @@ def diff(root: Path, number: int, path: Path) -> tuple[Lesson, compare.Compariso
 
 def without_header(t: transcript.Transcript) -> transcript.Transcript:
     return replace(t, header=())
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False

@@ -14,7 +14,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -67,7 +67,6 @@ class Lesson:
     cleanup: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
     golden: str | None = None
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:

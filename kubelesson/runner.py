@@ -16,11 +16,11 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from kubelesson import __version__, interrupts
-from kubelesson.kubectl import Kubectl, Result, last_line
+from kubelesson.kubectl import Kubectl, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
 from kubelesson.normalize import Context, column_values
 from kubelesson.sandbox import Target
@@ -90,7 +90,6 @@ class RunResult:
     skipped: tuple[Step, ...]  # not run because a wait before them failed
     context: Context
     target: Target
-    cleanup: tuple[Result, ...] = field(default=())
 
     @property
     def seconds(self) -> float:
@@ -284,7 +283,6 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
     runner = Runner(kubectl, progress=progress or Silent(), wait_timeout=wait_timeout)
     records: list[StepRecord] = []
     skipped: tuple[Step, ...] = ()
-    cleaned: tuple[Result, ...] = ()
     try:
         for index, step in enumerate(lesson.steps, 1):
             interrupts.check()
@@ -294,7 +292,8 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
                 skipped = lesson.steps[index:]
                 break
     finally:
-        cleaned = run_cleanup(kubectl, lesson) if cleanup else ()
+        if cleanup:
+            run_cleanup(kubectl, lesson)
     entries = tuple(entry for record in records for entry in record.entries)
     namespaces = {target.namespace: "default"} if target.namespace != "default" else {}
     return RunResult(
@@ -304,14 +303,12 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
         skipped=skipped,
         context=Context(namespaces=namespaces, ports=dict(runner.ports)),
         target=target,
-        cleanup=cleaned,
     )
 
 
-def run_cleanup(kubectl: Kubectl, lesson: Lesson) -> tuple[Result, ...]:
-    results = []
+def run_cleanup(kubectl: Kubectl, lesson: Lesson) -> None:
+    """The lesson's cleanup commands; each may fail (the object may be gone already)."""
     with interrupts.deferred():
         for command in lesson.cleanup:
             with contextlib.suppress(Exception):
-                results.append(kubectl.run(shlex.split(command)[1:], timeout=60))
-    return tuple(results)
+                kubectl.run(shlex.split(command)[1:], timeout=60)

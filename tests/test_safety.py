@@ -234,3 +234,16 @@ def test_image_typo_gets_the_image_hint(cli: Cli, tmp_path: Path, own_sim: SimHa
     assert "ErrImagePull" in text or "ImagePullBackOff" in text
     assert "kubectl describe pod/caddy" in text
     os.unlink(bundle)
+
+
+def test_namespace_option_runs_there_and_leaves_the_namespace(kcli: Cli) -> None:
+    env = kcli.env
+    assert kubectl(env, "create", "namespace", "learner-own").returncode == 0
+    try:
+        result = kcli("check", "3", *SIM, "--namespace", "learner-own")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "namespace learner-own\n" in result.stdout  # no "(sandbox namespace)": not ours to delete
+        assert kubectl(env, "get", "namespace", "learner-own").returncode == 0
+        assert kubectl(env, "get", "pod", "caddy", "-n", "learner-own").returncode == 1  # cleaned up
+    finally:
+        kubectl(env, "delete", "namespace", "learner-own", "--wait=false")
