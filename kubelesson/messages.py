@@ -123,6 +123,14 @@ MESSAGES: Catalogue = {
         "en": "PASS: all {total} steps match the lesson ({seconds:.1f}s)",
         "ja": "合格: {total} ステップすべてがレッスンどおりです({seconds:.1f} 秒)",
     },
+    "report.pass_saved": {
+        "en": "PASS: all {total} steps match the lesson",
+        "ja": "合格: {total} ステップすべてがレッスンどおりです",
+    },
+    "report.fail_saved": {
+        "en": "FAIL: {failed} of {total} steps differ from the lesson",
+        "ja": "不合格: {total} ステップ中 {failed} ステップがレッスンと異なります",
+    },
     "report.fail": {
         "en": "FAIL: {failed} of {total} steps differ from the lesson ({seconds:.1f}s)",
         "ja": "不合格: {total} ステップ中 {failed} ステップがレッスンと異なります({seconds:.1f} 秒)",

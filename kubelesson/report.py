@@ -199,10 +199,13 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
     if report.run is None:
         lines.append(session_summary(report, lang))
     if report.passed:
-        summary = say(lang, "report.pass", total=total, seconds=report.seconds)
+        # A transcript compared without running it (`diff`) has no duration to show.
+        key = "report.pass" if report.run else "report.pass_saved"
+        summary = say(lang, key, total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
     else:
-        summary = say(lang, "report.fail", failed=report.failed_count, total=total, seconds=report.seconds)
+        key = "report.fail" if report.run else "report.fail_saved"
+        summary = say(lang, key, failed=report.failed_count, total=total, seconds=report.seconds)
         lines.append(click.style(summary, fg="red", bold=True) if colour else summary)
     return "\n".join(lines)
 
