@@ -83,7 +83,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting for the run to get there"
-        time.sleep(0.02)
+        time.sleep(0.005)
 
 
 def start(kcli: Cli, tmpdir: Path) -> subprocess.Popen[str]:
@@ -140,17 +140,42 @@ def _port_forward_running(tmpdir: Path) -> bool:
     return any(b"port-forward" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in lesson_kubectls(tmpdir))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-@pytest.mark.parametrize("moment", ["sandbox", "0.4s", "1.0s", "port-forward"])
-def test_signal_at_any_moment_cleans_up(kcli: Cli, sig: signal.Signals, moment: str, tmp_path: Path) -> None:
+def _nth_kubectl_started(tmpdir: Path, n: int, seen: list[int]) -> bool:
+    """Whether the run has started its n-th kubectl process: each step of the lesson (and
+    of the sandbox set-up around it) is one, so this finds every step boundary."""
+    for pid in lesson_kubectls(tmpdir):
+        if pid not in seen:
+            seen.append(pid)
+    return len(seen) >= n
+
+
+# Lesson 3 starts about a dozen kubectl processes (sandbox set-up, each step, each wait,
+# the port-forward, the sandbox's removal). A signal arrives as each one starts.
+BOUNDARIES = [f"kubectl-{n}" for n in range(1, 13)] + ["port-forward"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("moment", BOUNDARIES)
+def test_signal_at_every_step_boundary_cleans_up(kcli: Cli, sig: signal.Signals, moment: str, tmp_path: Path) -> None:
+    _interrupt_and_check(kcli, tmp_path, sig, moment)
+
+
+@pytest.mark.parametrize("moment", ["sandbox", "port-forward"])
+def test_sighup_cleans_up(kcli: Cli, moment: str, tmp_path: Path) -> None:
+    _interrupt_and_check(kcli, tmp_path, signal.SIGHUP, moment)
+
+
+def _interrupt_and_check(kcli: Cli, tmp_path: Path, sig: signal.Signals, moment: str) -> None:
     proc = start(kcli, tmp_path)
+    seen: list[int] = []
     try:
         if moment == "sandbox":
             wait_for(lambda: _sandbox_exists(kcli.env))
         elif moment == "port-forward":
             wait_for(lambda: _port_forward_running(tmp_path))
         else:
-            time.sleep(float(moment.rstrip("s")))
+            n = int(moment.split("-")[1])
+            wait_for(lambda: _nth_kubectl_started(tmp_path, n, seen) or proc.poll() is not None)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
