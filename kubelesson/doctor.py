@@ -56,9 +56,11 @@ def run(options: core.Options) -> Iterator[Finding]:
         yield Finding(False, exc.key, exc.params)
     try:
         tool = core.user_kubectl(options)
-        client = tool.run(["version", "--client"], timeout=20).output.splitlines()[0]
+        # JSON: the plain form changed between kubectl versions (and old ones print a warning).
+        client = tool.run(["version", "--client", "-o", "json"], timeout=20).output
         check_version(parse_version(client), tool.path)
-        yield Finding(True, "doctor.kubectl", {"path": tool.path, "version": client})
+        version = re.search(r'"gitVersion":\s*"([^"]+)"', client)
+        yield Finding(True, "doctor.kubectl", {"path": tool.path, "version": version[1] if version else "?"})
         info = sandbox.choose_context(tool, options.context)
         yield Finding(True, "doctor.context", {"context": info.name})
         pinned = tool.for_context(info.name)

