@@ -51,7 +51,7 @@ def user_kubectl(options: Options) -> kubectl.Kubectl:
     config = options.kubeconfig or os.environ.get("KUBECONFIG")
     extra = {"KUBECONFIG": config} if config else {}
     # kubectl's version is checked with the server's, in one call (sandbox.check_reachable).
-    return kubectl.Kubectl(path, kubectl.build_env(None, extra), options.root.resolve())
+    return kubectl.Kubectl(path, kubectl.build_env(extra), options.root.resolve())
 
 
 def lesson_with_golden(root: Path, number: int) -> Lesson:

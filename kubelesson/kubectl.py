@@ -26,8 +26,12 @@ from kubelesson.errors import KubectlMissing, KubectlTooOld
 MIN_VERSION = (1, 25)
 TIMED_OUT = 124  # the exit status timeout(1) uses; shown as "[exit 124]" in a transcript
 
-# What kubectl may inherit from the caller; everything else is set explicitly below.
-PASSTHROUGH = ("PATH", "HOME", "KUBECACHEDIR", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+# What kubectl may inherit from the caller: where things are, proxies and certificates,
+# kubectl's own switches, and what credential plugins of cloud clusters read. Everything
+# that changes what kubectl prints is set explicitly (FIXED_ENV).
+PASSTHROUGH = ("PATH", "HOME", "USER", "TMPDIR", "KUBECACHEDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+PASSTHROUGH_PREFIXES = ("KUBECTL_", "KUBE_FEATURE_", "AWS_", "CLOUDSDK_", "GOOGLE_", "AZURE_")
 FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
 
 
@@ -56,11 +60,10 @@ def locate(explicit: str | None = None) -> str:
     return found
 
 
-def build_env(kubeconfig: Path | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {key: os.environ[key] for key in PASSTHROUGH if key in os.environ}
+def build_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key in PASSTHROUGH or key.startswith(PASSTHROUGH_PREFIXES)}
     env.update(FIXED_ENV)
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
     env.update(extra or {})
     return env
 
@@ -93,7 +96,7 @@ class Kubectl:
     def spawn(self, args: Sequence[str], *, nice: int = 0, **redirect: Any) -> Any:
         """Start kubectl (an sh RunningCommand) in a session of its own, so that signals reach
         exactly it, with stderr merged into stdout as a terminal shows them; any exit code
-        is data. ``redirect`` holds sh's ``_in``/``_out`` arguments."""
+        is data. ``redirect`` holds further sh arguments such as ``_out``."""
         import sh  # imported here: it costs start-up time that `--help` should not pay
 
         _prctl()  # resolved in the parent, so the child only makes the call
@@ -112,8 +115,7 @@ class Kubectl:
             **redirect,
         )
 
-    def run(self, args: Sequence[str], *, timeout: float = 60.0, stdin: str | None = None,
-            nice: int = 0) -> Result:
+    def run(self, args: Sequence[str], *, timeout: float = 60.0, nice: int = 0) -> Result:
         """Run to completion; never raises for a non-zero exit (that is data, not an error).
         ``nice`` lowers the priority of work that runs beside the lesson (the sweep), so
         that it takes CPU time from nothing the lesson is waiting for."""
@@ -121,7 +123,7 @@ class Kubectl:
 
         interrupts.check()  # after a signal, start nothing new (cleanup excepted)
         started = time.monotonic()
-        proc = self.spawn(args, nice=nice, _in=stdin, _decode_errors="replace")
+        proc = self.spawn(args, nice=nice, _decode_errors="replace")
         pid = proc.process.pid
         interrupts.track(pid)
         # Our own timer rather than sh's `_timeout`: sh checks that one in a 0.1 s loop, which

@@ -13,9 +13,11 @@ import datetime as dt
 import re
 import shlex
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,23 +120,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def remap_ports(argv: list[str]) -> tuple[list[str], dict[int, int]]:
-    """For ``kubectl port-forward``: swap busy local ports for free ones (used -> lesson)."""
-    if "port-forward" not in argv:
-        return argv, {}
+# Local ports held by the port-forward steps running in this process: with `check --all
+# -j N`, two lessons would otherwise both find 8000 free and race for it.
+_claimed: set[int] = set()
+_claim_lock = threading.Lock()
+
+
+def _remap(argv: list[str]) -> tuple[list[str], dict[int, int], set[int]]:
     mapping: dict[int, int] = {}
+    claimed: set[int] = set()
     result = list(argv)
-    for i, word in enumerate(argv[argv.index("port-forward") + 2 :], argv.index("port-forward") + 2):
+    start = argv.index("port-forward") + 2
+    for i, word in enumerate(argv[start:], start):
         match = PORT_PAIR.match(word)
         if not match:
             continue
         wanted = int(match["local"])
-        if port_is_free(wanted):
+        if wanted not in _claimed and port_is_free(wanted):
+            claimed.add(wanted)
             continue
         used = free_port()
+        while used in _claimed:
+            used = free_port()
+        claimed.add(used)
         mapping[used] = wanted
         result[i] = f"{used}{match['rest'] or ':' + match['local']}"
-    return result, mapping
+    return result, mapping, claimed
+
+
+@contextlib.contextmanager
+def local_ports(argv: list[str]) -> Iterator[tuple[list[str], dict[int, int]]]:
+    """For ``kubectl port-forward``: the lesson's local ports, or free ones where those are
+    busy (mapping used -> lesson's), held for this process until the step ends."""
+    if "port-forward" not in argv:
+        yield argv, {}
+        return
+    with _claim_lock:
+        result, mapping, claimed = _remap(argv)
+        _claimed.update(claimed)
+    try:
+        yield result, mapping
+    finally:
+        with _claim_lock:
+            _claimed.difference_update(claimed)
 
 
 def with_port(url: str, ports: dict[int, int]) -> str:
@@ -226,14 +254,14 @@ class Runner:
         started = time.monotonic()
         self.progress.step_started(index, step)
         waited = self.wait(step.wait) if step.wait else None
-        argv, mapping = remap_ports(step.argv)
-        self.ports.update(mapping)
         probe = None
-        command_started = time.time()
-        if step.background:
-            entries, probe = self.run_background(step, argv)
-        else:
-            entries = (self.run_plain(argv),)
+        with local_ports(step.argv) as (argv, mapping):
+            self.ports.update(mapping)
+            command_started = time.time()
+            if step.background:
+                entries, probe = self.run_background(step, argv)
+            else:
+                entries = (self.run_plain(argv),)
         port = next(((wanted, used) for used, wanted in mapping.items()), None)
         record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port, command_started)
         self.progress.step_finished(index, record)

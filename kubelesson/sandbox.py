@@ -1,9 +1,11 @@
 """Where a lesson runs: a throw-away namespace reached through a temporary kubeconfig.
 
-The temporary kubeconfig is the learner's own context, flattened, with its namespace set
-to the sandbox, so the lesson's commands run verbatim (``kubectl get pods``) and still
-cannot see or touch the learner's objects. It holds credentials, so it lives in a private
-temporary folder (0700/0600), is never printed, and is removed at the end.
+The temporary kubeconfig re-defines the learner's own context with the sandbox as its
+namespace and refers to the learner's kubeconfig for everything else (see
+:mod:`kubelesson.kubeconfig`), so the lesson's commands run verbatim (``kubectl get pods``)
+and still cannot see or touch the learner's objects, and no credential is ever copied.
+The namespace is labelled as kubelesson's and annotated with its owner (host and pid) and
+creation time, so that a later run can remove it if this one is killed outright.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def choose_context(kubectl: Kubectl, context: str | None) -> kubeconfig.ContextI
 
 
 def write_private(folder: Path, config: dict[str, Any]) -> Path:
-    """Written 0600 in a 0700 folder: it names the user's context, if no secrets."""
+    """Written 0600 in a private folder: no secrets in it, but nobody else's business either."""
     path = folder / "kubeconfig"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

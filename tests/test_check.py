@@ -162,3 +162,18 @@ def test_check_3_passes_with_the_courses_kubectl_1_30(sim_cli: Cli, tmp_path: Pa
     assert 'pod "caddy" deleted\n' in raw  # 1.30 still says it without "from ... namespace"
     diffed = sim_cli("diff", "3", str(saved))
     assert diffed.returncode == 0, diffed.stdout
+
+
+def test_parallel_lessons_do_not_fight_over_the_local_port(sim_cli: Cli, tmp_path: Path) -> None:
+    """Three copies of lesson 3 at once: each port-forward needs local port 8000; one gets it,
+    the others get free ports that the transcripts map back."""
+    course = tmp_path / "course"
+    (course / "transcripts").mkdir(parents=True)
+    (course / "examples").mkdir()
+    (course / "examples" / "3_pod.yaml").write_text((ROOT / "examples" / "3_pod.yaml").read_text())
+    text = (ROOT / "transcripts" / "3.yaml").read_text()
+    for number in (3, 4, 5):
+        (course / "transcripts" / f"{number}.yaml").write_text(text.replace("lesson: 3", f"lesson: {number}", 1))
+    result = sim_cli("check", "--all", "-j", "3", *SIM, "--root", str(course), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [lesson["passed"] for lesson in json.loads(result.stdout)["lessons"]] == [True, True, True]
