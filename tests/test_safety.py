@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,20 +42,22 @@ def kubectl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([kubectl_binary(), *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def sandboxes(env: dict[str, str]) -> list[str]:
-    """kubelesson's namespaces that are still there and not already on their way out."""
+def sandboxes(env: dict[str, str], owner: int | None = None) -> list[str]:
+    """kubelesson's namespaces that are still there and not already on their way out; with
+    ``owner``, only those the kubelesson process with that pid made."""
     result = kubectl(env, "get", "namespaces", "-l", "app.kubernetes.io/managed-by=kubelesson", "-o", "json")
     assert result.returncode == 0, result.stderr
     return [
         item["metadata"]["name"]
         for item in json.loads(result.stdout)["items"]
         if item.get("status", {}).get("phase") != "Terminating"
+        and (owner is None or item["metadata"]["annotations"]["kubelesson.dev/owner"].endswith(f":{owner}"))
     ]
 
 
-def wait_until_gone(env: dict[str, str], timeout: float = 10.0) -> list[str]:
+def wait_until_gone(env: dict[str, str], owner: int, timeout: float = 10.0) -> list[str]:
     deadline = time.monotonic() + timeout
-    while (left := sandboxes(env)) and time.monotonic() < deadline:
+    while (left := sandboxes(env, owner)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
@@ -124,20 +127,24 @@ def test_namespace_option_refuses_existing_objects(kcli: Cli) -> None:
 def test_keep_leaves_the_sandbox_and_says_how_to_remove_it(kcli: Cli) -> None:
     result = kcli("check", "3", *SIM, "--keep")
     assert result.returncode == 0, result.stderr
-    kept = sandboxes(kcli.env)
-    assert len(kept) == 1
-    assert f"kubectl delete namespace {kept[0]}" in result.stderr
-    kubectl(kcli.env, "delete", "namespace", kept[0])
+    match = re.search(r"kubectl delete namespace (kubelesson-3-\w+)", result.stderr)
+    assert match, result.stderr
+    assert match[1] in sandboxes(kcli.env)
+    assert kubectl(kcli.env, "get", "pod", "caddy", "-n", match[1]).returncode == 1  # the lesson deleted it
+    kubectl(kcli.env, "delete", "namespace", match[1])
 
 
 # Where in lesson 3 the signal arrives: after the sandbox exists, while waiting for the
 # pod, between steps, and while the port-forward runs.
-def _sandbox_exists(env: dict[str, str]) -> bool:
-    return bool(sandboxes(env))
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it has just exited
+        return b""
 
 
 def _port_forward_running(tmpdir: Path) -> bool:
-    return any(b"port-forward" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in lesson_kubectls(tmpdir))
+    return any(b"port-forward" in _cmdline(pid) for pid in lesson_kubectls(tmpdir))
 
 
 def _nth_kubectl_started(tmpdir: Path, n: int, seen: list[int]) -> bool:
@@ -170,7 +177,7 @@ def _interrupt_and_check(kcli: Cli, tmp_path: Path, sig: signal.Signals, moment:
     seen: list[int] = []
     try:
         if moment == "sandbox":
-            wait_for(lambda: _sandbox_exists(kcli.env))
+            wait_for(lambda: sandboxes(kcli.env, proc.pid))
         elif moment == "port-forward":
             wait_for(lambda: _port_forward_running(tmp_path))
         else:
@@ -187,25 +194,26 @@ def _interrupt_and_check(kcli: Cli, tmp_path: Path, sig: signal.Signals, moment:
         assert proc.returncode == 130, (out, err)
         assert "interrupted" in err and "Traceback" not in err
     assert lesson_kubectls(tmp_path) == []
-    assert wait_until_gone(kcli.env) == []
+    assert wait_until_gone(kcli.env, proc.pid) == []
 
 
 def test_sigkilled_runs_sandbox_is_removed_by_the_next_run(kcli: Cli, tmp_path: Path) -> None:
     proc = start(kcli, tmp_path)
     try:
-        wait_for(lambda: _sandbox_exists(kcli.env))
-        left = sandboxes(kcli.env)
+        wait_for(lambda: sandboxes(kcli.env, proc.pid))
+        left = sandboxes(kcli.env, proc.pid)
         proc.kill()
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
     wait_for(lambda: not lesson_kubectls(tmp_path), timeout=10)  # children die with their parent
-    assert sandboxes(kcli.env) == left
+    assert sandboxes(kcli.env, proc.pid) == left
     result = kcli("check", "3", *SIM)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"removed sandboxes left by earlier interrupted runs: {left[0]}" in result.stdout
-    assert wait_until_gone(kcli.env) == []
+    assert "removed sandboxes left by earlier interrupted runs: " in result.stdout
+    assert left[0] in result.stdout
+    assert wait_until_gone(kcli.env, proc.pid) == []
 
 
 def test_busy_port_is_replaced_and_mapped_back(kcli: Cli) -> None:
