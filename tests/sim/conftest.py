@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -90,8 +90,12 @@ class Kubectl:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[SimHandle]:
-    with running(tmp_path / "sim", options=FAST) as handle:
+def sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimHandle]:
+    """A simulator with FAST timings; `@pytest.mark.sim_options(...)` changes some, for a
+    test that must catch a pod in a short-lived state even on a loaded machine."""
+    marker = request.node.get_closest_marker("sim_options")
+    options = replace(FAST, **marker.kwargs) if marker else FAST
+    with running(tmp_path / "sim", options=options) as handle:
         yield handle
 
 

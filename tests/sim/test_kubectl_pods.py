@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.sim.conftest import Kubectl, pod_manifest
@@ -32,6 +33,7 @@ def test_apply_created_unchanged_configured(kubectl: Kubectl, tmp_path: Path) ->
     assert kubectl("apply", "-f", str(relabelled)).out == "pod/caddy unchanged\n"
 
 
+@pytest.mark.sim_options(creating_seconds=2.0)
 def test_get_pods_through_the_lifecycle(kubectl: Kubectl, tmp_path: Path) -> None:
     empty = kubectl("get", "pods")
     assert (empty.rc, empty.out, empty.err) == (0, "", "No resources found in default namespace.\n")
@@ -100,6 +102,7 @@ def test_delete_waits_until_gone(kubectl: Kubectl, tmp_path: Path) -> None:
     assert (quiet.rc, quiet.out, quiet.err) == (0, "", "")
 
 
+@pytest.mark.sim_options(terminating_seconds=2.0)
 def test_delete_shows_terminating(kubectl137: Kubectl, tmp_path: Path) -> None:
     kubectl = kubectl137
     kubectl("apply", "-f", str(pod_manifest(tmp_path)))
