@@ -13,6 +13,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -595,22 +596,7 @@ class Handler(BaseHTTPRequestHandler):
         deadline = None if timeout is None else time.monotonic() + timeout
         first = True
         include = self.query.get("includeObject", "Metadata")
-        while True:
-            wait = WATCH_WAKE_SECONDS
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    break
-            try:
-                event = watcher.next(wait)
-            except Closed:
-                self.close_connection = True
-                break
-            if event is None:
-                if self._client_gone():
-                    self.close_connection = True
-                    return
-                continue
+        for event in self._events(watcher, deadline):
             if event.type == "BOOKMARK":
                 if table:
                     continue
@@ -625,7 +611,31 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 obj = event.object
             self._chunk(self._event_line(event.type, obj))
-        self._end_stream()
+        if not self._client_left:
+            self._end_stream()
+
+    def _events(self, watcher: Watcher, deadline: float | None) -> Iterator[Any]:
+        """A watch's events as they come, until the watch closes or the deadline passes. It
+        also ends when the client has gone away, and then sets ``_client_left``, so that
+        nothing more is written to the dead connection."""
+        self._client_left = False
+        while True:
+            wait = WATCH_WAKE_SECONDS
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return
+            try:
+                event = watcher.next(wait)
+            except Closed:
+                self.close_connection = True
+                return
+            if event is not None:
+                yield event
+            elif self._client_gone():
+                self.close_connection = True
+                self._client_left = True
+                return
 
     def _logs(self, ns: str, name: str) -> None:
         cluster = self.server.cluster
@@ -688,17 +698,7 @@ class Handler(BaseHTTPRequestHandler):
             self._start_stream("text/plain")
             if initial:
                 self._chunk(initial)
-            while True:
-                try:
-                    event = watcher.next(WATCH_WAKE_SECONDS)
-                except Closed:
-                    self.close_connection = True
-                    break
-                if event is None:
-                    if self._client_gone():
-                        self.close_connection = True
-                        return
-                    continue
+            for event in self._events(watcher, None):
                 if event.type == "DELETED":
                     break
                 lines = self._log_lines(event.object, container)
@@ -710,7 +710,8 @@ class Handler(BaseHTTPRequestHandler):
                 cs: Obj = next((s for s in statuses if s.get("name") == container), {})
                 if (cs.get("state") or {}).get("terminated"):
                     break
-            self._end_stream()
+            if not self._client_left:
+                self._end_stream()
         finally:
             watcher.stop()
 
