@@ -102,10 +102,14 @@ class RunResult:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether kubectl could listen on 127.0.0.1:port (it also needs [::1], if present)."""
+    """Whether kubectl could listen on 127.0.0.1:port (it also needs [::1], if present).
+
+    SO_REUSEADDR as Go sets it for kubectl's listeners: a connection of an earlier
+    port-forward lingering in TIME_WAIT does not make the port busy, a listener does."""
     for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
         try:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((host, port))
         except OSError as exc:
             if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 here: fine
