@@ -110,6 +110,13 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     return used
 
 
+def _ready_caddy(env: dict[str, str], folder: Path) -> None:
+    """The caddy pod of the lesson, applied and Ready."""
+    (folder / "pod.yaml").write_text(MANIFEST.split("---")[0])
+    _kubectl(env, "apply", "-f", str(folder / "pod.yaml"))
+    _kubectl(env, "wait", "--for=condition=Ready", "pod/caddy", "--timeout=30s")
+
+
 def _kubectl(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [str(VENV_KUBECTL), *args], env=env, capture_output=True, text=True, timeout=60
@@ -321,9 +328,7 @@ def test_simulator_stopping_ends_the_forward(tmp_path: Path) -> None:
     port = _free_port()
     with sim.running(tmp_path, options=options) as cluster:
         env = {**os.environ, **cluster.env()}
-        (tmp_path / "pod.yaml").write_text(MANIFEST.split("---")[0])
-        _kubectl(env, "apply", "-f", str(tmp_path / "pod.yaml"))
-        _kubectl(env, "wait", "--for=condition=Ready", "pod/caddy", "--timeout=30s")
+        _ready_caddy(env, tmp_path)
         forward = PortForward((VENV_KUBECTL, {}), env, "pod/caddy", f"{port}:80")
         try:
             forward.wait_ready(port, 80)
@@ -349,14 +354,11 @@ def test_deleting_the_pod_ends_the_forward(
     port = _free_port()
     with sim.running(tmp_path, options=options) as cluster:
         env = {**os.environ, **cluster.env()}
-        (tmp_path / "pod.yaml").write_text(MANIFEST.split("---")[0])
-        _kubectl(env, "apply", "-f", str(tmp_path / "pod.yaml"))
-        _kubectl(env, "wait", "--for=condition=Ready", "pod/caddy", "--timeout=30s")
+        _ready_caddy(env, tmp_path)
         with port_forward((VENV_KUBECTL, {}), env, "pod/caddy", f"{port}:80") as forward:
             forward.wait_ready(port, 80)
             assert "Caddy works!" in _fetch(port)
-            if not sessions[0][1]:
-                pytest.skip("the server does not pass current_pod to serve_portforward yet")
+            assert sessions[0][1], "the server must let the session look the pod up again"
             _kubectl(env, "delete", "pod", "caddy")
             with pytest.raises((OSError, http.client.HTTPException)):
                 _fetch(port)
@@ -386,9 +388,7 @@ def test_older_kubectls_through_the_dispatcher(
     port = _free_port()
     with sim.running(tmp_path, options=options) as cluster:
         env = {**os.environ, **cluster.env()}
-        (tmp_path / "pod.yaml").write_text(MANIFEST.split("---")[0])
-        _kubectl(env, "apply", "-f", str(tmp_path / "pod.yaml"))
-        _kubectl(env, "wait", "--for=condition=Ready", "pod/caddy", "--timeout=30s")
+        _ready_caddy(env, tmp_path)
         minor = server_version.split(".")[1]
         version = subprocess.run(
             [str(SYSTEM_KUBECTL), "version", "--client", "-o", "json"],
