@@ -106,6 +106,10 @@ def show(number: int, root: Path, lang: str) -> int:
     click.echo(say(lang, "report.lesson", number=found.number, title=found.title_in(lang)))
     for index, step in enumerate(found.steps, 1):
         extra = []
+        if step.kind == "yourself":
+            extra.append(say(lang, "show.own_step"))
+        if step.kind == "host":
+            extra.append(say(lang, "show.look", program=step.needs))
         if step.wait:
             extra.append(f"wait {step.wait.condition} {step.wait.target}")
         if step.background:

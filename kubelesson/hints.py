@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kubelesson.normalize import column_values
 from kubelesson.runner import StepRecord
 
 
@@ -76,8 +77,33 @@ def _fill(template: str, command: str) -> str:
     return template.format(object=obj, name=obj.split()[-1], port=port[1] if port else "8000")
 
 
+# The course's cluster: `k3d cluster create hands-on --agents 3` names its nodes so.
+COURSE_NODE = re.compile(r"k3d-hands-on-(?:server|agent)-\d+")
+COURSE_AGENTS = 3  # --agents 3
+
+
+def course_nodes_missing(command: str, output: str) -> list[str] | None:
+    """For ``kubectl get nodes``: the node names when they are not the course's cluster
+    (another k3d name, kind, minikube…), else None. Such a cluster is another shape, not a
+    broken one: the learner needs to hear that, not a diff of every row."""
+    if command.split() != ["kubectl", "get", "nodes"]:
+        return None
+    names = column_values(output, "NAME")
+    if not names or all(COURSE_NODE.fullmatch(name) for name in names):
+        return None
+    return names
+
+
 def for_output(command: str, output: str, reason: str | None = None) -> Hint:
     """A hint from a step's command and what it printed (also used for learners' sessions)."""
+    if course_nodes_missing(command, output) is not None:
+        return Hint("other_cluster", "kubectl config get-contexts")
+    if command.split() == ["kubectl", "get", "nodes"]:
+        agents = [name for name in column_values(output, "NAME") if "-agent-" in name]
+        if len(agents) != COURSE_AGENTS:
+            return Hint("agent_count", "k3d cluster list")
+    if command.split() == ["kubectl", "get", "nodes"] and "NotReady" in column_values(output, "STATUS"):
+        return Hint("nodes_not_ready", "kubectl get nodes --watch")
     if reason == "still-starting":
         return Hint("still_starting", "kubectl get pods")
     if reason == "missing":
@@ -114,6 +140,9 @@ def for_step(
 def for_probe(record: StepRecord) -> Hint:
     """A probe that failed: nothing answered, or something answered with another page."""
     assert record.probe is not None
+    if record.probe.rejected:
+        # The image's own page: the files meant to replace it are not where it serves from.
+        return Hint("own_page", _fill("kubectl describe {object}", record.step.run))
     if record.probe.detail.startswith("HTTP "):
         # Something did answer, so the forward works: which image does the pod really run?
         return Hint("wrong_page", _fill("kubectl describe {object}", record.step.run))

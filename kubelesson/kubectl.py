@@ -90,6 +90,11 @@ class Kubectl:
     def with_env(self, **changes: str) -> Kubectl:
         return Kubectl(self.path, {**self.env, **changes}, self.cwd, self.prefix)
 
+    def program(self, path: str) -> Kubectl:
+        """Another program run the same careful way (a host step's ``docker ps``), with the
+        caller's whole environment: it needs DOCKER_HOST and the like, not kubeconfigs."""
+        return Kubectl(path, {**os.environ, **FIXED_ENV}, self.cwd)
+
     def for_context(self, context: str) -> Kubectl:
         return Kubectl(self.path, self.env, self.cwd, (f"--context={context}",))
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -37,11 +38,20 @@ class Wait:
 
 @dataclass(frozen=True)
 class Probe:
-    """While a background step runs: GET ``url`` and expect ``expect`` in the body."""
+    """While a background step runs: GET ``url`` and expect ``expect`` in the body (and,
+    with ``reject``, not that text: a mounted page must replace the image's own)."""
 
     url: str
     expect: str
     timeout: float = 10.0
+    reject: str | None = None
+
+
+# What a step is: a kubectl command kubelesson runs and compares with the golden; a command
+# the learner runs on their own machine (k3d, docker, a browser), shown but never run; or a
+# read-only look at the learner's machine, run only where its program is installed.
+StepKind = Literal["kubectl", "yourself", "host"]
+STEP_KEYS: dict[str, str] = {"run": "kubectl", "yourself": "yourself", "host": "host"}
 
 
 @dataclass(frozen=True)
@@ -52,10 +62,19 @@ class Step:
     background: bool = False
     ready: str | None = None
     probe: Probe | None = None
+    kind: StepKind = "kubectl"
+    needs: str | None = None  # host steps: the program that must be on PATH
+    expect: tuple[str, ...] = ()  # host steps: lines their output must hold
+    context: str | None = None  # host steps: a glob the current context must match (k3d-*)
 
     @property
     def argv(self) -> list[str]:
         return shlex.split(self.run)
+
+    @property
+    def runs_kubectl(self) -> bool:
+        """Does this step give the golden transcript an entry (a kubectl command)?"""
+        return self.kind == "kubectl"
 
 
 @dataclass(frozen=True)
@@ -182,35 +201,64 @@ def _read_wait(r: _Reader, node: Node) -> Wait:
 
 
 def _read_probe(r: _Reader, node: Node) -> Probe:
-    items = r.mapping(node, {"get", "expect", "timeout"}, {"get", "expect"}, "probe")
+    items = r.mapping(node, {"get", "expect", "reject", "timeout"}, {"get", "expect"}, "probe")
     url = r.string(items["get"], "probe.get")
     if not re.match(r"^http://(localhost|127\.0\.0\.1):\d+(/|$)", url):
         raise r.fail(items["get"], "probe.get must be an http://localhost:PORT/ URL")
     timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
-    return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout)
+    reject = r.string(items["reject"], "probe.reject") if "reject" in items else None
+    return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout, reject=reject)
+
+
+def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tuple[StepKind, str, Node]:
+    """Which of ``run``/``yourself``/``host`` the step has (exactly one), and its command."""
+    present = [key for key in STEP_KEYS if key in items]
+    if len(present) != 1:
+        raise r.fail(node, f"{where} needs exactly one of run, yourself, host")
+    key = present[0]
+    command = r.string(items[key], f"{where}.{key}")
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise r.fail(items[key], f"{where}.{key} cannot be split into words: {exc}") from None
+    kind: StepKind = "kubectl" if key == "run" else "yourself" if key == "yourself" else "host"
+    if kind == "kubectl" and argv[0] != "kubectl":
+        raise r.fail(items[key], f"{where}.run must be a kubectl command (the learner's own commands go under yourself:)")
+    return kind, command, items[key]
+
+
+# Keys that only make sense for a kubectl step, and those only for a host step.
+KUBECTL_ONLY = {"wait", "background", "ready", "probe"}
+HOST_ONLY = {"needs", "expect", "context"}
 
 
 def _read_step(r: _Reader, node: Node, index: int) -> Step:
     where = f"step {index}"
-    items = r.mapping(node, {"run", "wait", "background", "ready", "probe"}, {"run"}, where)
-    run = r.string(items["run"], f"{where}.run")
-    try:
-        argv = shlex.split(run)
-    except ValueError as exc:
-        raise r.fail(items["run"], f"{where}.run cannot be split into words: {exc}") from None
-    if argv[0] != "kubectl":
-        raise r.fail(items["run"], f"{where}.run must be a kubectl command")
+    items = r.mapping(node, set(STEP_KEYS) | KUBECTL_ONLY | HOST_ONLY, set(), where)
+    kind, command, _ = _step_kind(r, node, items, where)
+    misplaced = sorted((KUBECTL_ONLY if kind != "kubectl" else set()) | (HOST_ONLY if kind != "host" else set()))
+    for key in misplaced:
+        if key in items:
+            raise r.fail(items[key], f"{where}: {key} does not apply to a {kind} step")
+    if kind == "host":
+        if "needs" not in items or "expect" not in items:
+            raise r.fail(node, f"{where}: a host step needs both needs and expect")
+        expect = tuple(r.string(n, f"{where}.expect item") for n in r.sequence(items["expect"], f"{where}.expect"))
+        context = r.string(items["context"], f"{where}.context") if "context" in items else None
+        return Step(run=command, line=node.start_mark.line + 1, kind="host",
+                    needs=r.string(items["needs"], f"{where}.needs"), expect=expect, context=context)
     background = r.boolean(items["background"], f"{where}.background") if "background" in items else False
     probe = _read_probe(r, items["probe"]) if "probe" in items else None
     if probe and not background:
         raise r.fail(items["probe"], f"{where} has a probe but is not a background step")
     return Step(
-        run=run,
+        run=command,
         line=node.start_mark.line + 1,
         wait=_read_wait(r, items["wait"]) if "wait" in items else None,
         background=background,
         ready=r.string(items["ready"], f"{where}.ready") if "ready" in items else None,
         probe=probe,
+        kind=kind,
     )
 
 

@@ -24,14 +24,14 @@ from kubelesson import hints
 from kubelesson.compare import Comparison, StepResult
 from kubelesson.lesson import Lesson, Step, Wait
 from kubelesson.messages import say
-from kubelesson.runner import RunResult, StepRecord
+from kubelesson.runner import AsideOutcome, RunResult, StepRecord
 from kubelesson.sandbox import Target
 
 JSON_SCHEMA = "kubelesson.report/v1"
-ReportVerdict = Literal["pass", "fail", "missing", "extra", "skipped"]
-MARKS = {"pass": "✓", "fail": "✗", "missing": "✗", "extra": "·", "skipped": "-"}
+ReportVerdict = Literal["pass", "fail", "missing", "extra", "skipped", "own"]
+MARKS = {"pass": "✓", "fail": "✗", "missing": "✗", "extra": "·", "skipped": "-", "own": "–"}
 FAILING = ("fail", "missing", "skipped")
-COLOURS = {"pass": "green", "fail": "red", "missing": "red", "extra": "yellow", "skipped": "yellow"}
+COLOURS = {"pass": "green", "fail": "red", "missing": "red", "extra": "yellow", "skipped": "yellow", "own": "cyan"}
 
 
 def use_colour(stream: IO[str]) -> bool:
@@ -47,9 +47,12 @@ class StepView:
     hint: hints.Hint | None
     notes: tuple[str, ...] = ()
     skipped: bool = False  # not run because an earlier wait failed (compare saw it missing)
+    aside: AsideOutcome | None = None  # a yourself/host step: no transcript entry, no golden
 
     @property
     def verdict(self) -> ReportVerdict:
+        if self.aside is not None:
+            return ("pass" if self.aside.ok else "fail") if self.aside.ran else "own"
         return "skipped" if self.skipped else self.result.verdict
 
     @property
@@ -66,7 +69,7 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return self.comparison.passed and not (self.run and self.run.skipped)
+        return self.comparison.passed and not (self.run and (self.run.skipped or self.run.looks_failed))
 
     @property
     def failed_count(self) -> int:
@@ -142,8 +145,47 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
             if result.verdict == "missing" and _all_missing_after(comparison.steps, result.index):
                 notes += (say(lang, "report.more_missing"),)
+        if hint and hint.kind == "other_cluster":
+            found = hints.course_nodes_missing(result.command, result.raw_actual.partition("\n")[2]) or []
+            notes += (say(lang, "report.other_cluster", nodes=", ".join(found)),)
         views.append(StepView(result, record, hint, notes, skipped))
-    return Report(lesson, comparison, tuple(views), run)
+    return Report(lesson, comparison, _with_asides(views, run, lang), run)
+
+
+def _aside_view(record: StepRecord, lang: str) -> StepView:
+    """The report line of a step that gives no transcript entry."""
+    aside = record.aside
+    assert aside is not None
+    step = record.step
+    if step.kind == "yourself":
+        note = say(lang, "report.own_step")
+    elif not aside.ran:
+        why = say(lang, f"look.{aside.why}", detail=aside.detail, context=step.context, program=step.needs)
+        note = say(lang, "report.look_skipped", why=why)
+    elif aside.ok:
+        note = say(lang, "report.look_ok", count=len(step.expect))
+    else:
+        note = say(lang, "report.look_failed", missing=aside.detail)
+    hint = hints.Hint("look_failed", step.run) if aside.ran and not aside.ok else None
+    result = StepResult(record.index, step.run, "pass" if aside.ok else "fail")
+    return StepView(result, record, hint, (note,), aside=aside)
+
+
+def _with_asides(views: list[StepView], run: RunResult | None, lang: str) -> tuple[StepView, ...]:
+    """The compared views with the yourself/host steps put back where the lesson has them:
+    before the view of the first entry recorded after them."""
+    if run is None:
+        return tuple(views)
+    out: list[StepView] = []
+    position = 0
+    for record in run.records:
+        if record.aside is not None:
+            out.append(_aside_view(record, lang))
+            continue
+        take = len(record.entries)
+        out += views[position : position + take]
+        position += take
+    return tuple(out + views[position:])
 
 
 def _all_missing_after(steps: Sequence[StepResult], index: int) -> bool:
@@ -167,7 +209,9 @@ def _step_lines(view: StepView, lang: str, colour: bool) -> list[str]:
         lines.append(f"      {say(lang, 'report.missing')}")
     elif verdict == "extra":
         lines.append(f"      {say(lang, 'report.extra')}")
-    if verdict == "fail" and view.result.diff:
+    # Another cluster's nodes differ in every row: the note and the hint say it in one line.
+    other_cluster = view.hint is not None and view.hint.kind == "other_cluster"
+    if verdict == "fail" and view.result.diff and not other_cluster:
         lines.append(_indent(view.result.diff.rstrip("\n")))
     if view.hint:
         lines.append(f"      {say(lang, 'report.hint')}: {say(lang, 'hint.' + view.hint.kind)}")
@@ -195,7 +239,7 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
     lines = header_lines(report.lesson, lang, target) if with_header else []
     for view in report.steps:
         lines += _step_lines(view, lang, colour)
-    total = len(report.steps)
+    total = sum(1 for view in report.steps if view.verdict != "own")  # the learner's own steps are not checked
     if report.run is None:
         lines.append(session_summary(report, lang))
     if report.passed:
@@ -261,6 +305,7 @@ def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
     return {
         "index": result.index,
         "command": result.command,
+        "kind": view.record.step.kind if view.record else "kubectl",
         "verdict": view.verdict,
         "reason": result.reason,
         "expected": result.expected,
@@ -299,7 +344,7 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
             name=f"lesson {report.lesson.number}",
             tests=str(len(report.steps)),
             failures=str(sum(1 for view in report.steps if view.verdict in ("fail", "missing"))),
-            skipped=str(sum(1 for view in report.steps if view.verdict == "skipped")),
+            skipped=str(sum(1 for view in report.steps if view.verdict in ("skipped", "own"))),
             time=f"{report.seconds:.3f}",
         )
         for view in report.steps:
@@ -311,9 +356,10 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
                 time=f"{view.seconds:.3f}",
             )
             verdict = view.verdict
-            if verdict == "skipped":
-                # Not run because an earlier wait failed: that step carries the failure.
-                ET.SubElement(case, "skipped", message=say(lang, "report.skipped"))
+            if verdict in ("skipped", "own"):
+                # Not run: an earlier wait failed (that step carries the failure), or the
+                # step is the learner's own.
+                ET.SubElement(case, "skipped", message=view.notes[-1] if view.notes else say(lang, "report.skipped"))
             elif verdict in FAILING:
                 if view.hint:
                     message = say(lang, "hint." + view.hint.kind)

@@ -94,3 +94,44 @@ def test_write_atomically_keeps_old_file_when_writing_fails(tmp_path: Path, monk
         lesson.write_atomically(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["3.yaml"]  # no temporary file left
+
+
+KINDS = """\
+lesson: 9
+title: {en: Kinds}
+steps:
+  - yourself: k3d cluster create x
+  - host: docker ps --format '{{.Names}}'
+    needs: docker
+    context: k3d-*
+    expect: [a, b]
+  - run: kubectl port-forward pod/x 8000:80
+    background: true
+    probe: {get: http://localhost:8000/, expect: mine, reject: theirs}
+"""
+
+
+def test_step_kinds_yourself_host_and_a_rejecting_probe() -> None:
+    found = lesson.parse_lesson(KINDS, Path("9.yaml"))
+    own, look, forward = found.steps
+    assert (own.kind, own.run, own.runs_kubectl) == ("yourself", "k3d cluster create x", False)
+    assert (look.kind, look.needs, look.context, look.expect) == ("host", "docker", "k3d-*", ("a", "b"))
+    assert forward.kind == "kubectl" and forward.probe and forward.probe.reject == "theirs"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        ("  - yourself: k3d cluster create x\n", "  - yourself: k3d cluster create x\n    wait: {for: delete, object: pod/x}\n",
+         5, "wait does not apply to a yourself step"),
+        ("    needs: docker\n", "", 5, "needs both needs and expect"),
+        ("  - yourself: k3d cluster create x\n", "  - yourself: k3d\n    run: kubectl get pods\n", 4,
+         "exactly one of run, yourself, host"),
+        ("    background: true\n", "    background: true\n    expect: [x]\n", 11, "expect does not apply to a kubectl step"),
+    ],
+)
+def test_misplaced_step_keys_are_errors(old: str, new: str, line: int, words: str) -> None:
+    with pytest.raises(LessonFileError) as info:
+        lesson.parse_lesson(KINDS.replace(old, new), Path("9.yaml"))
+    assert info.value.params["line"] == line, info.value.params
+    assert words in info.value.params["what"]
