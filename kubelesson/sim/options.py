@@ -22,6 +22,16 @@ class SimOptions:
     agents: int = 3  # agent nodes besides the one server node
     node_prefix: str = "kubelesson-sim"  # node names say what they are
     watch_log_size: int = 10_000  # events kept for resourceVersion-based watch resumption
+    # Connections, as kube-apiserver serves them: a new connection has header_timeout
+    # (its ReadHeaderTimeout, 32 s) to send a request, a kept-alive one idle_timeout (its
+    # IdleTimeout, 90 s) to send the next; a request being answered (a watch, a followed
+    # log, a port-forward) has no limit. Past max_connections a new connection is answered
+    # 429 with Retry-After at once, as the apiserver's max-in-flight filter does.
+    header_timeout: float = 32.0
+    idle_timeout: float = 90.0
+    max_connections: int = 512
+    event_ttl: float = 3600.0  # Events expire this long after their last change (--event-ttl)
+    lifecycle_log_size: int = 10_000  # entries of /_sim/events kept (the oldest go first)
     # Resources (plurals) the simulated user may not create, answered 403 Forbidden as RBAC
     # would: to show how kubelesson reports a cluster where the learner lacks permissions.
     forbidden: tuple[str, ...] = ()

@@ -29,6 +29,7 @@ from kubelesson.sim import (
     timeutil,
 )
 from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.connections import ConnectionTable
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.resources import POD, ResourceType
 from kubelesson.sim.selectors import both, field_selector, label_selector
@@ -44,7 +45,8 @@ DEFAULT_LOG_WAIT = 60.0
 
 
 class SimHTTPServer(ThreadingHTTPServer):
-    """Tracks its connections so that stopping can close idle keep-alive sockets too."""
+    """Tracks its connections: how many, their deadlines (connections.py), and stopping,
+    which closes idle keep-alive sockets too."""
 
     daemon_threads = True
     allow_reuse_address = False
@@ -53,15 +55,22 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, port: int, cluster: Cluster) -> None:
         self.cluster = cluster
         self.started = time.time()
-        self._connections: set[socket.socket] = set()
+        options = cluster.options
+        self.connections = ConnectionTable(max_connections=options.max_connections,
+                                           header_timeout=options.header_timeout,
+                                           idle_timeout=options.idle_timeout)
         self._conn_lock = threading.Lock()
         self.handler_threads: set[threading.Thread] = set()
         super().__init__(("127.0.0.1", port), Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
+        if not self.connections.admit(request):
+            return
+        try:
+            super().process_request(request, client_address)
+        except RuntimeError:  # no thread to be had: refuse instead of failing
+            self.connections.forget(request)
+            self.connections.refuse(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         me = threading.current_thread()
@@ -70,16 +79,19 @@ class SimHTTPServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.connections.forget(request)
             with self._conn_lock:
-                self._connections.discard(request)
                 self.handler_threads.discard(me)
 
+    def service_actions(self) -> None:
+        """Called by the accept loop at every turn (at least every poll interval)."""
+        self.connections.reap()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
     def close_connections(self) -> None:
-        with self._conn_lock:
-            conns = list(self._connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        self.connections.close_all()
 
     def wait_handlers(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -110,6 +122,14 @@ class Handler(BaseHTTPRequestHandler):
         # client's delayed ACK adds ~40 ms to every request.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self) -> None:
+        self.server.connections.waiting(self.connection)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self.server.connections.started(self.connection)
+        return super().parse_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -233,7 +253,14 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_sent = False
         self._warnings: list[str] = []
         try:
-            self._body = self._read_body()
+            try:
+                self._body = self._read_body()
+            except ApiError:
+                self.close_connection = True  # the rest of a bad body would be read as a request
+                raise
+            if not self.server.connections.answering(self.connection):
+                self.close_connection = True  # cut at its deadline: never run half a request
+                return
             self._route()
         except ApiError as exc:
             self._answer_error(exc)
