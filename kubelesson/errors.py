@@ -81,3 +81,10 @@ class Interrupted(KubelessonError):
 
     exit_code = EXIT_INTERRUPTED
     key = "error.interrupted"
+
+
+class PolicyViolation(KubelessonError):
+    """A lesson step breaks the safety policy (kubelesson/policy.py): refused before
+    anything runs. The key names the rule; params hold file, line and what broke it."""
+
+    key = "policy.generic"

@@ -21,6 +21,7 @@ from typing import Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from kubelesson import policy
 from kubelesson.errors import LessonFileError, LessonNotFound, OutputNotWritable
 
 LESSON_FILE = re.compile(r"^(?P<number>\d+)\.ya?ml$")
@@ -304,7 +305,9 @@ def load(path: Path) -> Lesson:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LessonFileError(file=str(path), line=1, what=exc.strerror or str(exc)) from None
-    return parse_lesson(text, path)
+    found = parse_lesson(text, path)
+    policy.enforce(found, text)  # the safety policy: refuse before anything runs (docs/policy.md)
+    return found
 
 
 def load_number(root: Path, number: int) -> Lesson:
