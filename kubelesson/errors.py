@@ -50,6 +50,24 @@ class NoContext(KubelessonError):
     key = "error.no_context"
 
 
+class KubeconfigMissing(NoContext):
+    """Every kubeconfig file named (``--kubeconfig``, ``$KUBECONFIG``) is absent."""
+
+    key = "error.kubeconfig_missing"
+
+
+class KubectlUnresponsive(KubelessonError):
+    """``kubectl version`` hung, or printed no version at all (``--kubectl /bin/true``)."""
+
+    key = "error.kubectl_hung"
+
+
+class NamespaceMissing(KubelessonError):
+    """``--namespace NS`` names a namespace the cluster does not have."""
+
+    key = "error.namespace_missing"
+
+
 class ContextNotLocal(KubelessonError):
     key = "error.context_not_local"
 

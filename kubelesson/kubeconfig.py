@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kubelesson.errors import NoContext
+from kubelesson.errors import KubeconfigMissing, NoContext
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ def host_port(url: str) -> str:
 def find_context(env: Mapping[str, str], context: str | None) -> ContextInfo:
     """``context``, or the current one, as kubectl would resolve it from these files."""
     files = config_files(env)
+    if files and not any(path.exists() for path in files):
+        # kubectl would carry on with an empty config and say "no context": name the file.
+        raise KubeconfigMissing(files=", ".join(str(path) for path in files))
     configs = [_load(path) for path in files]
     name = context or next((c["current-context"] for c in configs if c.get("current-context")), "")
     if not name:

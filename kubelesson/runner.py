@@ -19,14 +19,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from kubelesson import __version__, interrupts
-from kubelesson.kubectl import Kubectl, last_line
+from kubelesson import __version__, interrupts, podstate
+from kubelesson.errors import ClusterUnreachable
+from kubelesson.kubectl import TIMED_OUT, Kubectl, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
-from kubelesson.normalize import Context, column_values
+from kubelesson.normalize import Context
 from kubelesson.sandbox import Target
 from kubelesson.transcript import Entry, Transcript
 
@@ -36,16 +37,12 @@ PORT_PAIR = re.compile(r"^(?P<local>\d+)(?P<rest>:\d+)?$")
 class Progress(Protocol):
     """What the runner tells the user while it works (implemented by the report layer)."""
 
-    wants_status: bool  # whether waiting() shows the object's status (costs a kubectl watch)
-
     def step_started(self, index: int, step: Step) -> None: ...
     def waiting(self, wait: Wait, elapsed: float, status: str = "") -> None: ...
     def step_finished(self, index: int, record: StepRecord) -> None: ...
 
 
 class Silent:
-    wants_status = False
-
     def step_started(self, index: int, step: Step) -> None:
         pass
 
@@ -198,10 +195,33 @@ def with_port(url: str, ports: dict[int, int]) -> str:
 # --- one step --------------------------------------------------------------------------
 
 
+class StuckWatch:
+    """Remembers since when each pod has been stuck; a pod stuck for ``grace`` seconds
+    without a break is the verdict (one bad pull may be a registry's hiccup)."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.since: dict[str, float] = {}
+        self.verdict = ""
+
+    def update(self, pods: Iterable[podstate.PodState], now: float) -> bool:
+        for pod in pods:
+            if not pod.stuck:
+                self.since.pop(pod.name, None)
+                continue
+            first = self.since.setdefault(pod.name, now)
+            if now - first >= self.grace:
+                detail = f": {pod.message}" if pod.message else ""
+                self.verdict = f"pod/{pod.name} is {pod.stuck}{detail}"
+                return True
+        return False
+
+
 class Runner:
     def __init__(self, kubectl: Kubectl, *, progress: Progress, command_timeout: float = 120.0,
-                 wait_timeout: float | None = None, context: str = "") -> None:
+                 wait_timeout: float | None = None, context: str = "", stuck_grace: float = 5.0) -> None:
         self.kubectl = kubectl
+        self.stuck_grace = stuck_grace  # how long a pod must stay stuck before a wait gives up
         self.context = context  # the learner's context, for host steps that only fit some clusters
         self.progress = progress
         self.command_timeout = command_timeout
@@ -209,27 +229,35 @@ class Runner:
         self.ports: dict[int, int] = {}
 
     def wait(self, wait: Wait) -> WaitOutcome:
+        """``kubectl wait`` for the step's condition, beside a watch of the pods: the watch
+        feeds the progress line and ends the wait early when a pod is stuck in a state that
+        does not heal by itself (a tag the registry lacks, a crash loop, no node that fits)."""
         timeout = self.wait_timeout or wait.timeout
         started = time.monotonic()
         proc = self.kubectl.start(["wait", f"--for={wait.condition}", wait.target, f"--timeout={timeout:g}s"])
-        # Only a live progress line shows the object's status, from a watch of its own.
-        watch = self.kubectl.start(["get", wait.target, "--watch"]) if self.progress.wants_status else None
+        watch = self.kubectl.start(["get", "pods", "--watch", "-o", "json"])
+        kind, _, name = wait.target.partition("/")
+        only = name if kind in ("pod", "pods") else None
+        stuck: StuckWatch = StuckWatch(self.stuck_grace)
         try:
-            # Ticks only refresh the progress line; the exit of `kubectl wait` ends the loop at once.
+            # Ticks refresh the progress line; the exit of `kubectl wait` ends the loop at once.
             while not proc.wait_exit(0.25):
-                statuses = column_values(watch.output, "STATUS") if watch else []
-                self.progress.waiting(wait, time.monotonic() - started, statuses[-1] if statuses else "")
+                pods = podstate.latest(watch.output, only)
+                shown = next(iter(pods.values())).status if len(pods) == 1 else ""
+                self.progress.waiting(wait, time.monotonic() - started, shown)
+                if stuck.update(pods.values(), time.monotonic()):
+                    break
                 if interrupts.pending() or time.monotonic() - started > timeout + 30:
                     break
         finally:
             result = proc.stop(grace=1.0)
-            if watch:
-                watch.stop(grace=0.5)
+            watch.stop(grace=0.5)
         seconds = time.monotonic() - started
         if result.ok:
             return WaitOutcome(wait, True, seconds, last_line(result.output))
         status = self.kubectl.run(["get", wait.target, "--no-headers"], timeout=30)
-        return WaitOutcome(wait, False, seconds, last_line(result.output), last_line(status.output))
+        message = stuck.verdict or last_line(result.output)
+        return WaitOutcome(wait, False, seconds, message, last_line(status.output) or stuck.verdict)
 
     def run_plain(self, argv: list[str]) -> Entry:
         result = self.kubectl.run(argv[1:], timeout=self.command_timeout)
@@ -274,6 +302,12 @@ class Runner:
         if outcome and outcome.ok:
             return Entry(command, probe.expect, 0)
         return Entry(command, "", 1)
+
+    def ensure_reachable(self, server: str) -> None:
+        """One short request to the API server; raise when it does not answer."""
+        result = self.kubectl.run(["version", "-o", "json", "--request-timeout=5s"], timeout=15)
+        if '"serverVersion"' not in result.output:
+            raise ClusterUnreachable(server=server, detail=last_line(result.output) or f"exit {result.exit_code}")
 
     def look(self, step: Step) -> AsideOutcome:
         """A host step: run its read-only command where it makes sense, and only there.
@@ -363,6 +397,8 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
             interrupts.check()
             record = runner.run_step(index, step)
             records.append(record)
+            if _looks_unreachable(record):
+                runner.ensure_reachable(target.server)  # raises: the remaining steps cannot work
             if record.wait and not record.wait.ok:
                 skipped = lesson.steps[index:]
                 break
@@ -378,6 +414,23 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
         skipped=skipped,
         context=Context(namespaces=namespaces, ports=dict(runner.ports)),
         target=target,
+    )
+
+
+# What kubectl prints when it cannot reach the API server at all (or a command timed out):
+# a sign, checked with one quick request, that the cluster went away during the run.
+UNREACHABLE = re.compile(
+    r"The connection to the server \S+ was refused|Unable to connect to the server|"
+    r"dial tcp \S+: connect: connection refused|net/http: TLS handshake timeout|i/o timeout"
+)
+
+
+def _looks_unreachable(record: StepRecord) -> bool:
+    texts = [entry.output for entry in record.entries]
+    if record.wait and not record.wait.ok:
+        texts.append(record.wait.message)
+    return any(entry.exit_code == TIMED_OUT for entry in record.entries) or any(
+        UNREACHABLE.search(text) for text in texts
     )
 
 

@@ -33,7 +33,9 @@ from kubelesson.errors import (
     ClusterUnreachable,
     ContextNotLocal,
     Forbidden,
+    KubectlUnresponsive,
     KubelessonError,
+    NamespaceMissing,
     ObjectsExist,
 )
 from kubelesson.kubectl import Kubectl, Result, check_version, last_line, parse_version
@@ -42,6 +44,8 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 LESSON_LABEL = "kubelesson.dev/lesson"
 OWNER = "kubelesson.dev/owner"
 CREATED = "kubelesson.dev/created"
+KEPT = "kubelesson.dev/kept"  # --keep: the learner wants to look at it; no later run sweeps it
+VERSION_TIMEOUT = 20.0  # `kubectl version` answers in well under a second, even remotely
 STALE_AFTER = 3600.0  # longer than any lesson may run (timeouts are capped at 3600 s)
 
 LOCAL_CONTEXT = re.compile(
@@ -91,7 +95,7 @@ def write_private(folder: Path, config: dict[str, Any]) -> Path:
 
 
 def ask_versions(kubectl: Kubectl) -> Result:
-    return kubectl.run(["version", "-o", "json", "--request-timeout=10s"], timeout=30)
+    return kubectl.run(["version", "-o", "json", "--request-timeout=10s"], timeout=VERSION_TIMEOUT)
 
 
 def versions_from(result: Result, path: str, server: str) -> tuple[str, str]:
@@ -102,6 +106,14 @@ def versions_from(result: Result, path: str, server: str) -> tuple[str, str]:
     except ValueError:
         info = {}
     client = str(info.get("clientVersion", {}).get("gitVersion", ""))
+    if result.timed_out:
+        raise KubectlUnresponsive(path=path, problem=f"did not answer `kubectl version` within {VERSION_TIMEOUT:g} s",
+                                  problem_ja=f" {VERSION_TIMEOUT:g} 秒たっても `kubectl version` に答えませんでした")
+    if not client:
+        # Not an old kubectl: no kubectl at all (`--kubectl /bin/true`) or a broken one.
+        said = last_line(result.output) or "nothing"
+        raise KubectlUnresponsive(path=path, problem=f"printed no kubectl version (it said: {said})",
+                                  problem_ja=f" kubectl のバージョンを表示しませんでした(出力: {said})")
     check_version(parse_version(client), path)
     if "serverVersion" not in info:
         raise ClusterUnreachable(server=server, detail=last_line(result.output))
@@ -112,7 +124,10 @@ def check_reachable(kubectl: Kubectl, server: str) -> tuple[str, str]:
     return versions_from(ask_versions(kubectl), kubectl.path, server)
 
 
-def namespace_manifest(name: str, lesson: int) -> str:
+def namespace_manifest(name: str, lesson: int, *, keep: bool = False) -> str:
+    annotations = {OWNER: f"{socket.gethostname()}:{os.getpid()}", CREATED: str(int(time.time()))}
+    if keep:
+        annotations[KEPT] = "true"
     return json.dumps(
         {
             "apiVersion": "v1",
@@ -120,21 +135,22 @@ def namespace_manifest(name: str, lesson: int) -> str:
             "metadata": {
                 "name": name,
                 "labels": {MANAGED_BY: "kubelesson", LESSON_LABEL: str(lesson)},
-                "annotations": {OWNER: f"{socket.gethostname()}:{os.getpid()}", CREATED: str(int(time.time()))},
+                "annotations": annotations,
             },
         }
     )
 
 
-def create_namespace(kubectl: Kubectl, name: str, lesson: int, folder: Path) -> Callable[[], None]:
+def create_namespace(kubectl: Kubectl, name: str, lesson: int, folder: Path, *,
+                     keep: bool = False) -> Callable[[], None]:
     """Ask for the namespace; the returned function raises if that failed. The two are apart
     so that the version check can run meanwhile."""
     # From a file, not stdin: sh feeds stdin from a polling thread that costs ~50 ms.
     manifest = folder / "namespace.json"
-    manifest.write_text(namespace_manifest(name, lesson), encoding="utf-8")
+    manifest.write_text(namespace_manifest(name, lesson, keep=keep), encoding="utf-8")
     # --validate=false: our own manifest needs no schema check, which would cost kubectl an
     # OpenAPI download (~90 ms measured).
-    result = kubectl.run(["create", "-f", str(manifest), "--validate=false"], timeout=60)
+    result = kubectl.run(["create", "-f", str(manifest), "--validate=false"], timeout=VERSION_TIMEOUT)
 
     def check() -> None:
         # kubectl names our temporary file in its error; the learner needs only the reason.
@@ -179,8 +195,8 @@ def stale_sandboxes(kubectl: Kubectl, now: float | None = None) -> list[str]:
     for item in items:
         meta = item.get("metadata", {})
         annotations = meta.get("annotations") or {}
-        if item.get("status", {}).get("phase") == "Terminating":
-            continue
+        if item.get("status", {}).get("phase") == "Terminating" or annotations.get(KEPT) == "true":
+            continue  # going already, or kept with --keep for the learner to look at
         created = float(annotations.get(CREATED, "0") or 0)
         if _owner_gone(annotations) or now - created > STALE_AFTER:
             stale.append(meta["name"])
@@ -194,7 +210,11 @@ def sweep(kubectl: Kubectl) -> list[str]:
     return names
 
 
-def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...]) -> list[str]:
+def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...]) -> list[str] | None:
+    """The lesson's objects already in ``namespace``, or None when the namespace is missing."""
+    there = kubectl.run(["get", "namespace", namespace, "-o", "name"], timeout=30)
+    if "(NotFound)" in there.output:
+        return None
     if not objects:
         return []
     result = kubectl.run(["get", *objects, "-n", namespace, "--ignore-not-found", "-o", "name"], timeout=30)
@@ -244,6 +264,7 @@ def open_sandbox(
     created = False
     name = namespace or sandbox_name(lesson)
     session = None
+    broken = False  # kubectl itself does not work: nothing to clean up with it
     try:
         config_path = write_private(folder, kubeconfig.sandbox_config(info, name))
         kubectl = user_kubectl.with_env(KUBECONFIG=kubeconfig.sandbox_env_value(config_path, info))
@@ -255,8 +276,14 @@ def open_sandbox(
                 found = existing_objects(kubectl, namespace, objects)
             else:
                 created = True  # before the call: an interrupt may land after the server made it
-                check_created = create_namespace(kubectl, name, lesson, folder)
-            client_version, server_version = versions_from(asked.result(), kubectl.path, info.server)
+                check_created = create_namespace(kubectl, name, lesson, folder, keep=keep)
+            try:
+                client_version, server_version = versions_from(asked.result(), kubectl.path, info.server)
+            except KubectlUnresponsive:
+                broken = True
+                raise
+        if namespace and found is None:
+            raise NamespaceMissing(namespace=namespace, context=info.name)
         if namespace and found:
             raise ObjectsExist(namespace=namespace, objects=", ".join(found))
         if created:
@@ -269,7 +296,7 @@ def open_sandbox(
         with interrupts.deferred():
             if session is not None:
                 session.swept_names()
-            if created and not keep:
+            if created and not keep and not broken:
                 with contextlib.suppress(KubelessonError, OSError):
                     delete_namespace(user_kubectl.for_context(info.name), name)
             shutil.rmtree(folder, ignore_errors=True)
