@@ -7,13 +7,13 @@ data; :mod:`kubelesson.cli` turns that into output and an exit code.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kubelesson import bundle, compare, kubectl, lesson, normalize, runner, sandbox, transcript
+from kubelesson import bundle, chapters, compare, kubectl, lesson, normalize, runner, sandbox, transcript
 from kubelesson.errors import KubelessonError, TranscriptFileError
 from kubelesson.lesson import Lesson
 from kubelesson.runner import Progress, RunResult
@@ -144,3 +144,41 @@ def diff(root: Path, number: int, path: Path) -> tuple[Lesson, compare.Compariso
 
 def without_header(t: transcript.Transcript) -> transcript.Transcript:
     return replace(t, header=())
+
+
+def docs(root: Path, paths: Sequence[Path] = ()) -> chapters.DocsResult:
+    """``kubelesson docs``: the chapters (files ``N_*.md``, or folders holding them; default
+    ``root/docs``) compared with the goldens of the lessons under ``root``."""
+    files: dict[Path, tuple[int, Path]] = {}  # resolved -> (number, as given): a file named twice is read once
+    for given in paths or (root / "docs",):
+        if not given.exists():
+            raise KubelessonError("error.docs_no_path", path=str(given))
+        if given.is_dir():
+            try:
+                numbered = [(chapters.chapter_number(p.name), p) for p in given.iterdir() if p.is_file()]
+            except OSError as exc:
+                raise KubelessonError("error.docs_unreadable", path=str(given), why=exc.strerror or str(exc)) from None
+            found = sorted((n, p) for n, p in numbered if n is not None)
+            if not found:
+                raise KubelessonError("error.docs_no_chapters", path=str(given))
+        else:
+            number = chapters.chapter_number(given.name)
+            if number is None:
+                raise KubelessonError("error.docs_not_chapter", path=str(given))
+            found = [(number, given)]
+        for number, path in found:
+            files.setdefault(path.resolve(), (number, path))
+    lessons = lesson.discover(root)
+    results = []
+    for number, path in files.values():
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise KubelessonError("error.docs_unreadable", path=str(path), why=exc.strerror or str(exc)) from None
+        except UnicodeDecodeError as exc:
+            why = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+            raise KubelessonError("error.docs_unreadable", path=str(path), why=why) from None
+        found_lesson = lesson.load(lessons[number]) if number in lessons else None
+        chapter = chapters.extract(text, path, number)
+        results.append(chapters.check(chapter, found_lesson, lambda written: (root / written).exists()))
+    return chapters.DocsResult(root.resolve(), tuple(results))
