@@ -243,6 +243,7 @@ class Command:
     name: str | None = None
     words: list[str] = field(default_factory=list)
     flags: list[tuple[str, str | None]] = field(default_factory=list)
+    written: dict[str, str] = field(default_factory=dict)  # long name -> as the step wrote it
 
     @property
     def sub(self) -> str | None:
@@ -255,7 +256,9 @@ class Command:
         return [value for flag, value in self.flags if flag in names and value is not None]
 
     def first(self, *names: str) -> str | None:
-        return next((flag for flag, _ in self.flags if flag in names), None)
+        """The first of these flags on the line, as the step wrote it (``-n``, ``--namespace``)."""
+        found = next((flag for flag, _ in self.flags if flag in names), None)
+        return self.written.get(found, found) if found else None
 
 
 def _takes_value(command: str | None, flag: str) -> bool:
@@ -278,6 +281,7 @@ def parse(args: list[str]) -> Command:
             if not eq and _takes_value(cmd.name, name) and i < len(args):
                 value, i = args[i], i + 1
             cmd.flags.append((name, value if (eq or _takes_value(cmd.name, name)) else None))
+            cmd.written.setdefault(name, name)
         elif word.startswith("-") and len(word) > 1:
             i = _short_flags(cmd, word, args, i)
         elif cmd.name is None:
@@ -293,6 +297,7 @@ def _short_flags(cmd: Command, word: str, args: list[str], i: int) -> int:
     letters = word[1:]
     for pos, letter in enumerate(letters):
         long, valued = SHORT_IN.get((cmd.name or "", letter)) or SHORT.get(letter) or (f"-{letter}", False)
+        cmd.written.setdefault(long, f"-{letter}")
         if not valued:
             cmd.flags.append((long, None))
             continue

@@ -470,11 +470,11 @@ def learners_objects(shared_sim: SimHandle,
 # One lesson per rule category: its steps (the refused one on the given line) and the words
 # the one-line refusal must hold.
 E2E = {
-    "namespace-flag": ("- run: kubectl delete pod learner-web -n default\n", 5, "--namespace"),
-    "all-namespaces": ("- run: kubectl delete pods --all -A\n", 5, "--all-namespaces"),
+    "namespace-flag": ("- run: kubectl delete pod learner-web -n default\n", 5, ": -n on a command that changes"),
+    "all-namespaces": ("- run: kubectl delete pods --all -A\n", 5, ": -A on a command"),
     "delete-namespace": ("- run: kubectl delete namespace learner-own\n", 5, "cluster-scoped"),
     "cluster-scoped": ("- run: kubectl label node kubelesson-sim-agent-0 disk=ssd\n", 5, "cluster-scoped"),
-    "bulk": ("- run: kubectl delete pods -l app=learner\n", 5, "--selector"),
+    "bulk": ("- run: kubectl delete pods -l app=learner\n", 5, "'-l' on a command"),
     "config": ("- run: kubectl config use-context other\n", 5, "kubeconfig"),
     "credentials-flag": ("- run: kubectl delete pod learner-web --context kubelesson-sim --namespace default\n",
                          5, "--context"),
@@ -488,7 +488,7 @@ E2E = {
     "kustomize": ("- run: kubectl delete -k ./bad/kust-ns\n", 5, "kustomization"),
     "host": ("- host: docker rm -f learner-web\n  needs: docker\n  expect: [x]\n", 5, "docker ps"),
     "cleanup": ("cleanup:\n- kubectl delete pod caddy --ignore-not-found\n- kubectl delete pods --all -n default\n",
-                7, "--namespace"),
+                7, ": -n on a command"),
 }
 
 
