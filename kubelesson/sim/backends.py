@@ -2,7 +2,8 @@
 
 A port-forward into a simulated pod ends at a `Backend`: it gets one side of a socket pair and
 talks the container's protocol on it (HTTP for caddy and nginx, RESP for redis) until either
-side closes. `backend_for(image, port)` picks one, or returns None when nothing in that image
+side closes. The web servers serve files from their image's web root, over which the pod's
+volumes are mounted (podfs.py). `backend_for(image, port)` picks one, or returns None when nothing in that image
 would listen on the port (the port-forward then reports "connection refused" as kubelet does).
 
 A Backend instance is the container's process: state such as redis keys lives on the instance,
@@ -12,12 +13,18 @@ so the caller keeps one instance per pod and port.
 from __future__ import annotations
 
 import fnmatch
+import html
+import mimetypes
+import posixpath
 import socket
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
+from urllib.parse import unquote
+
+from kubelesson.sim.podfs import Filesystem, Kind, Mount, clean_path
 
 RECV_SIZE = 65536
 # A request head or a RESP command bigger than this is not something a lesson sends.
@@ -40,10 +47,12 @@ def image_name(image: str) -> str:
     return last.split(":", 1)[0].lower()
 
 
-def backend_for(image: str, port: int) -> Backend | None:
-    """A fresh backend for what `image` serves on `port`, or None if nothing listens there."""
+def backend_for(image: str, port: int, mounts: Sequence[Mount] = ()) -> Backend | None:
+    """A fresh backend for what `image` serves on `port`, or None if nothing listens there.
+    `mounts` are the pod's volumes in that container (podfs.mounts_for), laid over the
+    image's own files."""
     factory = _CATALOGUE.get((image_name(image), port))
-    return factory() if factory else None
+    return factory(mounts) if factory else None
 
 
 class _Buffered:
@@ -128,20 +137,17 @@ def parse_request_head(head: bytes) -> HttpRequest | None:
     return HttpRequest(parts[0], parts[1], parts[2], headers)
 
 
-@dataclass(frozen=True)
-class StaticSite:
-    """What a web server image serves out of the box."""
-
-    server_header: str
-    index_html: str
-    not_found_html: str
-
-
 class HttpBackend(Backend):
-    """A static web server: `/` and `/index.html` give the welcome page, anything else 404."""
+    """A static web server: files under the image's web root, read from the container's
+    `Filesystem` on every request (so a ConfigMap mounted there and then changed shows in
+    the next answer). Subclasses give each server's rules for directories and errors."""
 
-    def __init__(self, site: StaticSite) -> None:
-        self.site = site
+    server_header = ""
+    web_root = "/"
+    index_names: tuple[str, ...] = ("index.html",)
+
+    def __init__(self, files: Filesystem) -> None:
+        self.files = files
 
     def serve(self, conn: socket.socket) -> None:
         reader = _Buffered(conn)
@@ -151,7 +157,8 @@ class HttpBackend(Backend):
                 return
             request = parse_request_head(head)
             if request is None:
-                reader.send(self._response(400, "text/plain", b"Bad Request\n", close=True))
+                reader.send(self._response(Reply(400, b"Bad Request\n", "text/plain"),
+                                           close=True))
                 return
             if not self._skip_body(reader, request):
                 return
@@ -163,47 +170,179 @@ class HttpBackend(Backend):
         """Drop a request body so the next request on the connection parses cleanly.
         Chunked bodies are not supported (no lesson sends one); the connection is closed."""
         if "chunked" in request.headers.get("transfer-encoding", "").lower():
-            reader.send(self._response(411, "text/plain", b"Length Required\n", close=True))
+            reader.send(self._response(Reply(411, b"Length Required\n", "text/plain"),
+                                       close=True))
             return False
         try:
             length = int(request.headers.get("content-length", "0"))
         except ValueError:
             length = -1
         if length < 0 or length > MAX_REQUEST:
-            reader.send(self._response(400, "text/plain", b"Bad Request\n", close=True))
+            reader.send(self._response(Reply(400, b"Bad Request\n", "text/plain"), close=True))
             return False
         return reader.read_exact(length) is not None if length else True
 
     def _answer(self, request: HttpRequest, *, close: bool) -> bytes:
         if request.method not in ("GET", "HEAD"):
-            return self._response(405, "text/plain", b"Method Not Allowed\n", close=close)
-        path = request.target.split("?", 1)[0]
-        if path in ("/", "/index.html"):
-            status, body = 200, self.site.index_html
+            reply = Reply(405, b"Method Not Allowed\n", "text/plain")
         else:
-            status, body = 404, self.site.not_found_html
-        payload = body.encode("utf-8")
-        response = self._response(status, "text/html; charset=utf-8", payload, close=close)
+            path, _, query = request.target.partition("?")
+            reply = self.route(unquote(path) or "/", query, request)
+        response = self._response(reply, close=close)
         if request.method == "HEAD":
-            return response[: len(response) - len(payload)]
+            return response[: len(response) - len(reply.body)]
         return response
 
-    def _response(self, status: int, content_type: str, body: bytes, *, close: bool) -> bytes:
+    @abstractmethod
+    def route(self, path: str, query: str, request: HttpRequest) -> Reply:
+        """The answer for a GET of `path` (percent-decoded, as the client sent it)."""
+
+    def _in_root(self, path: str) -> str:
+        """The file a request path names: cleaned first, so `..` never leaves the root."""
+        return posixpath.join(self.web_root, clean_path(path).lstrip("/"))
+
+    def _file(self, path: str) -> bytes | None:
+        return self.files.read(self._in_root(path))
+
+    def _stat(self, path: str) -> Kind | None:
+        return self.files.stat(self._in_root(path))
+
+    def _index(self, directory: str) -> str | None:
+        """The first index file present in a directory of the web root."""
+        for name in self.index_names:
+            candidate = posixpath.join(directory, name)
+            if self._stat(candidate) == "file":
+                return candidate
+        return None
+
+    def _response(self, reply: Reply, *, close: bool) -> bytes:
         lines = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-            f"Server: {self.site.server_header}",
+            f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Unknown')}",
+            f"Server: {self.server_header}",
             f"Date: {formatdate(usegmt=True)}",
-            f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}",
         ]
+        if reply.content_type:
+            lines.append(f"Content-Type: {reply.content_type}")
+        lines += [f"{name}: {value}" for name, value in reply.headers]
+        lines.append(f"Content-Length: {len(reply.body)}")
         if close:
             lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class CaddyBackend(HttpBackend):
+    """caddy's default configuration: `root * /usr/share/caddy` and `file_server`.
+
+    As its file server does: a directory is served through its index file, and only then
+    is the URL made canonical (a 308 adds the missing trailing slash); a file asked for with
+    a trailing slash gets a 308 to the name without it; a directory without an index file,
+    and anything missing, is a 404 with an empty body."""
+
+    server_header = "Caddy"
+    web_root = "/usr/share/caddy"
+    index_names = ("index.html", "index.txt")
+
+    def route(self, path: str, query: str, request: HttpRequest) -> Reply:
+        kind = self._stat(path)
+        if kind == "dir":
+            index = self._index(path)
+            if index is None:
+                return Reply(404)
+            if not path.endswith("/"):
+                return self._redirect(path + "/", query)
+            return self._serve(index)
+        if kind == "file":
+            if path.endswith("/"):
+                return self._redirect(path.rstrip("/"), query)
+            return self._serve(path)
+        return Reply(404)
+
+    def _serve(self, path: str) -> Reply:
+        body = self._file(path)
+        if body is None:
+            return Reply(404)
+        return Reply(200, body, _caddy_content_type(path, body))
+
+    @staticmethod
+    def _redirect(to: str, query: str) -> Reply:
+        location = "/" + to.lstrip("/") + ("?" + query if query else "")
+        body = f'<a href="{html.escape(location)}">Permanent Redirect</a>.\n\n'.encode()
+        return Reply(308, body, "text/html; charset=utf-8", (("Location", location),))
+
+
+class NginxBackend(HttpBackend):
+    """The nginx image's default server: `root /usr/share/nginx/html; index index.html
+    index.htm;`. A directory without the trailing slash gets a 301 to an absolute URL built
+    from the Host header and nginx's own port (80, so left out: through a port-forward the
+    redirect points at port 80, as with a real nginx); a directory without an index file is
+    403; anything missing is 404; errors come as nginx's small HTML pages."""
+
+    server_header = "nginx/1.27.3"
+    web_root = "/usr/share/nginx/html"
+    index_names = ("index.html", "index.htm")
+
+    def route(self, path: str, query: str, request: HttpRequest) -> Reply:
+        kind = self._stat(path)
+        if kind == "dir":
+            if not path.endswith("/"):
+                host = request.headers.get("host", "localhost").rsplit(":", 1)[0] or "localhost"
+                location = f"http://{host}{path}/" + ("?" + query if query else "")
+                return self._error(301, (("Location", location),))
+            index = self._index(path)
+            if index is None:
+                return self._error(403)
+            return self._serve(index)
+        if kind == "file" and not path.endswith("/"):
+            return self._serve(path)
+        return self._error(404)
+
+    def _serve(self, path: str) -> Reply:
+        body = self._file(path)
+        if body is None:
+            return self._error(404)
+        guessed, _ = mimetypes.guess_type(path, strict=False)
+        return Reply(200, body, guessed or "application/octet-stream")
+
+    def _error(self, status: int, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+        title = f"{status} {_REASONS[status]}"
+        page = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+                f"<center><h1>{title}</h1></center>\r\n"
+                f"<hr><center>{self.server_header}</center>\r\n</body>\r\n</html>\r\n")
+        return Reply(status, page.encode(), "text/html", headers)
+
+
+def _caddy_content_type(path: str, body: bytes) -> str:
+    """By extension as Go's mime package (with the image's /etc/mime.types) says, text types
+    with `charset=utf-8`; else sniffed from the content as Go's net/http does."""
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    if guessed:
+        return guessed + "; charset=utf-8" if guessed.startswith("text/") else guessed
+    start = body.lstrip()[:14].lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "text/html; charset=utf-8"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    if any(ord(c) < 32 and c not in "\t\n\r\x0c\x1b" for c in text):
+        return "application/octet-stream"
+    return "text/plain; charset=utf-8"
 
 
 _REASONS = {
     200: "OK",
+    301: "Moved Permanently",
+    308: "Permanent Redirect",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     411: "Length Required",
@@ -227,9 +366,10 @@ def _page(title: str, heading: str, paragraphs: list[str]) -> str:
     )
 
 
-CADDY_SITE = StaticSite(
-    server_header="Caddy",
-    index_html=_page(
+# The files each image brings (absolute paths). The welcome pages are written for the
+# simulator; the real images ship their own.
+CADDY_FILES: dict[str, bytes] = {
+    "/usr/share/caddy/index.html": _page(
         "Caddy works!",
         "Caddy works!",
         [
@@ -238,13 +378,12 @@ CADDY_SITE = StaticSite(
             "If you can read this through <code>kubectl port-forward</code>, the forward from"
             " your machine into the pod is working.",
         ],
-    ),
-    not_found_html="",
-)
+    ).encode(),
+    "/etc/caddy/Caddyfile": b":80 {\n\troot * /usr/share/caddy\n\tfile_server\n}\n",
+}
 
-NGINX_SITE = StaticSite(
-    server_header="nginx/1.27.3",
-    index_html=_page(
+NGINX_FILES: dict[str, bytes] = {
+    "/usr/share/nginx/html/index.html": _page(
         "Welcome to nginx!",
         "Welcome to nginx!",
         [
@@ -252,9 +391,11 @@ NGINX_SITE = StaticSite(
             "This page is served by the kubelesson simulated cluster; a real nginx image shows"
             " its own default page here.",
         ],
-    ),
-    not_found_html=_page("404 Not Found", "404 Not Found", ["nginx"]),
-)
+    ).encode(),
+    "/usr/share/nginx/html/50x.html": _page(
+        "Error", "An error occurred.", ["The page you are looking for is unavailable."]
+    ).encode(),
+}
 
 
 # --- redis -----------------------------------------------------------------------------------
@@ -394,8 +535,8 @@ def _read_bulk(reader: _Buffered) -> bytes | None:
     return data[:-2] if data is not None else None
 
 
-_CATALOGUE: dict[tuple[str, int], Callable[[], Backend]] = {
-    ("caddy", 80): lambda: HttpBackend(CADDY_SITE),
-    ("nginx", 80): lambda: HttpBackend(NGINX_SITE),
-    ("redis", 6379): RedisBackend,
+_CATALOGUE: dict[tuple[str, int], Callable[[Sequence[Mount]], Backend]] = {
+    ("caddy", 80): lambda mounts: CaddyBackend(Filesystem(CADDY_FILES, mounts)),
+    ("nginx", 80): lambda mounts: NginxBackend(Filesystem(NGINX_FILES, mounts)),
+    ("redis", 6379): lambda mounts: RedisBackend(),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ def _state_dir_option(func: Any) -> Any:
         help="Where the kubeconfig, cache, pid and log live "
              "(default $XDG_STATE_HOME/kubelesson/sim).",
     )(func)
+
+
+def _check_cluster_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # k3d accepts a DNS label of at most 32 characters as a cluster name.
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", value):
+        raise click.BadParameter("a cluster name is lower-case letters, digits and '-', "
+                                 "at most 32 characters, as k3d accepts")
+    return value
 
 
 def _server_options(func: Any) -> Any:
@@ -39,7 +48,9 @@ def _server_options(func: Any) -> Any:
                      show_default=True, help="With --no-nodes-ready pods stay Pending."),
         click.option("--agents", type=click.IntRange(0, 20), default=_DEFAULTS.agents,
                      show_default=True, help="Agent nodes besides the server node."),
-        click.option("--node-prefix", default=_DEFAULTS.node_prefix, hidden=True),
+        click.option("--cluster-name", default=_DEFAULTS.cluster_name, show_default=True,
+                     callback=_check_cluster_name,
+                     help="Nodes are named as k3d names them: k3d-NAME-server-0, ..."),
         click.option("--watch-log-size", type=int, default=_DEFAULTS.watch_log_size,
                      hidden=True),
         click.option("--event-ttl", type=click.FloatRange(min=0, min_open=True),

@@ -94,6 +94,27 @@ def _pod_causes(pod: Obj) -> list[Cause]:
             seen.add(str(name))
         if not c.get("image"):
             causes.append(("FieldValueRequired", f"{where}.image", "Required value"))
+        causes += _mount_causes(spec, where, c)
+    return causes
+
+
+def _mount_causes(spec: Obj, where: str, container: Obj) -> list[Cause]:
+    """A volumeMount must name one of the pod's volumes (a typo there is refused)."""
+    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    causes: list[Cause] = []
+    for j, mount in enumerate(container.get("volumeMounts") or []):
+        if not isinstance(mount, dict):
+            continue
+        name = mount.get("name")
+        if not name:
+            causes.append(("FieldValueRequired", f"{where}.volumeMounts[{j}].name",
+                           "Required value"))
+        elif name not in volumes:
+            causes.append(("FieldValueNotFound", f"{where}.volumeMounts[{j}].name",
+                           f'Not found: "{name}"'))
+        if not mount.get("mountPath"):
+            causes.append(("FieldValueRequired", f"{where}.volumeMounts[{j}].mountPath",
+                           "Required value"))
     return causes
 
 
@@ -126,6 +147,10 @@ def _pod_defaults(pod: Obj) -> None:
                 ],
             },
         })
+    for volume in spec.get("volumes") or []:
+        for kind in ("configMap", "secret"):  # as the apiserver's defaulting does
+            if isinstance(volume.get(kind), dict):
+                volume[kind].setdefault("defaultMode", 420)
     for c in spec.get("containers") or []:
         c.setdefault("imagePullPolicy", _pull_policy(str(c.get("image", ""))))
         c.setdefault("resources", {})
@@ -171,17 +196,26 @@ def _service_defaults(svc: Obj, cluster_ip: str) -> None:
     svc.setdefault("status", {"loadBalancer": {}})
 
 
+def _k3d_nodes(options: SimOptions) -> list[NodeInfo]:
+    """The nodes of `k3d cluster create NAME --agents N`: k3d creates the server first, so
+    it has the first address on the cluster's Docker network. The pod CIDRs follow a real
+    k3d cluster of the course (corpus get_pods-006: agent-0 10.42.0.x, agent-1 10.42.1.x,
+    agent-2 10.42.2.x): the agents take 10.42.0-N, the server the next one."""
+    prefix = f"k3d-{options.cluster_name}"
+    return [
+        NodeInfo(f"{prefix}-server-0", "172.18.0.2", options.agents, server=True),
+        *(NodeInfo(f"{prefix}-agent-{i}", f"172.18.0.{3 + i}", i)
+          for i in range(options.agents)),
+    ]
+
+
 class Cluster:
     """All objects and the rules for changing them. Thread-safe through the store."""
 
     def __init__(self, options: SimOptions) -> None:
         self.options = options
         self.store = Store(options.watch_log_size)
-        self.nodes = [
-            NodeInfo(f"{options.node_prefix}-server-0", "172.18.0.2", 0),
-            *(NodeInfo(f"{options.node_prefix}-agent-{i}", f"172.18.0.{3 + i}", i + 1)
-              for i in range(options.agents)),
-        ]
+        self.nodes = _k3d_nodes(options)
         self.lifecycle = Lifecycle(self.store, options, self.nodes)
         self.lifecycle.on_removed = self._maybe_finish_namespace
         self._next_service_ip = 2
@@ -230,16 +264,16 @@ class Cluster:
                 "metadata": {"name": "default", "namespace": ns}})
 
     def _node(self, node: NodeInfo) -> Obj:
-        server = node.index == 0
         labels = {
             "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/instance-type": "k3s",
             "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
             "node.kubernetes.io/instance-type": "k3s",
         }
-        if server:
+        if node.server:
             labels["node-role.kubernetes.io/control-plane"] = "true"
-            labels["node-role.kubernetes.io/master"] = "true"
+            if self.options.minor < 34:  # k3s 1.34 stopped setting the master role (k3s#12395)
+                labels["node-role.kubernetes.io/master"] = "true"
         now = timeutil.rfc3339(timeutil.now())
         ready = self.options.nodes_ready
         version = self.options.kube_version + "+k3s1"
@@ -249,14 +283,19 @@ class Cluster:
                     "lastHeartbeatTime": now, "lastTransitionTime": now,
                     "reason": reason, "message": message}
 
-        spec: Obj = {"podCIDR": f"10.42.{node.index}.0/24",
-                     "podCIDRs": [f"10.42.{node.index}.0/24"],
+        spec: Obj = {"podCIDR": f"10.42.{node.subnet}.0/24",
+                     "podCIDRs": [f"10.42.{node.subnet}.0/24"],
                      "providerID": f"k3s://{node.name}"}
         if not ready:
             spec["taints"] = [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": node.name, "labels": labels, "annotations": {
+                "flannel.alpha.coreos.com/backend-type": "vxlan",
+                "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+                "flannel.alpha.coreos.com/public-ip": node.ip,
+                "k3s.io/hostname": node.name,
+                "k3s.io/internal-ip": node.ip,
                 "kubelesson.io/simulated": "true",
                 "node.alpha.kubernetes.io/ttl": "0",
                 "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
@@ -265,8 +304,10 @@ class Cluster:
                 "addresses": [{"type": "InternalIP", "address": node.ip},
                               {"type": "Hostname", "address": node.name}],
                 "allocatable": {"cpu": "2", "ephemeral-storage": "30000000000",
+                                "hugepages-1Gi": "0", "hugepages-2Mi": "0",
                                 "memory": "8000000Ki", "pods": "110"},
                 "capacity": {"cpu": "2", "ephemeral-storage": "30830568Ki",
+                             "hugepages-1Gi": "0", "hugepages-2Mi": "0",
                              "memory": "8000000Ki", "pods": "110"},
                 "conditions": [
                     cond("MemoryPressure", False, "KubeletHasSufficientMemory",
@@ -281,8 +322,8 @@ class Cluster:
                 ],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                 "nodeInfo": {
-                    "architecture": "amd64", "bootID": "00000000-0000-0000-0000-00000000000"
-                    + str(node.index), "containerRuntimeVersion": "containerd://2.0.4-k3s2",
+                    "architecture": "amd64", "bootID": "00000000-0000-0000-0000-0000000000"
+                    + f"{node.subnet:02d}", "containerRuntimeVersion": "containerd://2.0.4-k3s2",
                     "kernelVersion": "6.1.0-kubelesson-sim", "kubeProxyVersion": version,
                     "kubeletVersion": version, "machineID": "", "operatingSystem": "linux",
                     "osImage": f"K3s {version} (simulated by kubelesson)",
@@ -551,6 +592,7 @@ class Cluster:
             if final is None:
                 raise errors.not_found(POD, meta["name"])
             self.lifecycle._record(final, "Deleted")
+            self.lifecycle.released(final)
             self._maybe_finish_namespace(meta["namespace"])
             return final
         if meta.get("deletionTimestamp"):

@@ -1,7 +1,11 @@
 """The images the simulated nodes can 'pull': what they log at start-up and which ports they serve.
 
 An image not in this catalogue behaves like a typo on a real cluster: the pull fails,
-ErrImagePull then ImagePullBackOff.
+ErrImagePull then ImagePullBackOff. So does a known image with a tag its registry does not
+have (`caddy:22`, `caddy:2.77`): each image lists the tags that exist on its registry (as of
+mid-2025: every major, minor and patch version of the lines a course may use, `latest`, and
+the usual variants such as `-alpine`). A digest (`caddy@sha256:…`) is taken as it is: the
+simulator cannot know which digests a registry holds.
 """
 
 from __future__ import annotations
@@ -16,11 +20,27 @@ LogLines = Callable[[float], list[str]]
 
 @dataclass(frozen=True)
 class Image:
-    repository: str  # short name as on Docker Hub, e.g. "caddy"
+    repository: str  # short name as on Docker Hub ("caddy", "traefik/whoami"), else the full one
     ports: tuple[int, ...]
     logs: LogLines
+    tags: frozenset[str]  # the tags the registry has; any other tag fails to pull
     runs_forever: bool = True  # False: the default command exits at once (busybox, alpine)
     size: int = 20_000_000
+
+
+def _tags(*, majors: tuple[str, ...] = (), patches: dict[str, int] | None = None,
+          named: tuple[str, ...] = ("latest",), suffixes: tuple[str, ...] = (),
+          prefix: str = "") -> frozenset[str]:
+    """Tags as official images publish them: each major (`2`), minor (`2.8`) and patch
+    (`2.8.0` .. `2.8.<last>`) version, each also with every variant suffix (`2.8-alpine`),
+    plus the named tags (`latest`, `alpine`). `patches` maps a minor to its last patch."""
+    versions = [prefix + major for major in majors]
+    for minor, last in (patches or {}).items():
+        versions.append(prefix + minor)
+        versions += [f"{prefix}{minor}.{patch}" for patch in range(last + 1)]
+    tags = set(named) | set(versions)
+    tags |= {version + suffix for version in versions for suffix in suffixes}
+    return frozenset(tags)
 
 
 def _caddy_logs(t: float) -> list[str]:
@@ -110,28 +130,74 @@ def _no_logs(t: float) -> list[str]:
 CATALOGUE: dict[str, Image] = {
     image.repository: image
     for image in (
-        Image("caddy", (80, 443, 2019), _caddy_logs, size=19_964_331),
-        Image("nginx", (80,), _nginx_logs, size=72_955_450),
-        Image("redis", (6379,), _redis_logs, size=45_006_431),
-        Image("mariadb", (3306,), _mariadb_logs, size=113_227_580),
-        Image("busybox", (), _no_logs, runs_forever=False, size=2_156_502),
-        Image("alpine", (), _no_logs, runs_forever=False, size=3_653_068),
-        Image("httpd", (80,), _no_logs, size=58_163_128),
-        Image("traefik/whoami", (80,), _no_logs, size=3_196_498),
+        Image("caddy", (80, 443, 2019), _caddy_logs, _tags(
+            majors=("2",),
+            patches={"2.0": 0, "2.1": 1, "2.2": 1, "2.3": 0, "2.4": 6, "2.5": 2, "2.6": 4,
+                     "2.7": 6, "2.8": 4, "2.9": 1, "2.10": 2},
+            named=("latest", "alpine", "builder", "builder-alpine"),
+            suffixes=("-alpine", "-builder", "-builder-alpine")), size=19_964_331),
+        Image("nginx", (80,), _nginx_logs, _tags(
+            majors=("1",),
+            patches={"1.14": 2, "1.15": 12, "1.16": 1, "1.17": 10, "1.18": 0, "1.19": 10,
+                     "1.20": 2, "1.21": 6, "1.22": 1, "1.23": 4, "1.24": 0, "1.25": 5,
+                     "1.26": 3, "1.27": 5, "1.28": 0, "1.29": 0},
+            named=("latest", "stable", "mainline", "alpine", "alpine-slim", "perl",
+                   "alpine-perl", "bookworm", "stable-alpine", "mainline-alpine"),
+            suffixes=("-alpine", "-alpine-slim", "-perl", "-alpine-perl", "-bookworm")),
+            size=72_955_450),
+        Image("redis", (6379,), _redis_logs, _tags(
+            majors=("6", "7", "8"),
+            patches={"6.0": 20, "6.2": 17, "7.0": 15, "7.2": 7, "7.4": 2, "8.0": 2},
+            named=("latest", "alpine", "bookworm"), suffixes=("-alpine", "-bookworm")),
+            size=45_006_431),
+        Image("mariadb", (3306,), _mariadb_logs, _tags(
+            majors=("10", "11"),
+            patches={"10.4": 34, "10.5": 27, "10.6": 20, "10.11": 10, "11.0": 6, "11.1": 6,
+                     "11.2": 6, "11.3": 2, "11.4": 5, "11.5": 2, "11.6": 2, "11.7": 2,
+                     "11.8": 2},
+            named=("latest", "lts", "noble", "jammy", "focal"),
+            suffixes=("-noble", "-jammy", "-focal", "-ubi")), size=113_227_580),
+        Image("mysql", (3306, 33060), _no_logs, _tags(
+            majors=("8", "9"),
+            patches={"8.0": 42, "8.4": 5, "9.0": 1, "9.1": 0, "9.2": 0, "9.3": 0},
+            named=("latest", "lts", "innovation", "oracle", "debian"),
+            suffixes=("-oracle", "-debian")), size=232_000_000),
+        Image("busybox", (), _no_logs, _tags(
+            majors=("1",),
+            patches={"1.31": 1, "1.32": 1, "1.33": 1, "1.34": 1, "1.35": 0, "1.36": 1,
+                     "1.37": 0},
+            named=("latest", "stable", "unstable", "musl", "glibc", "uclibc"),
+            suffixes=("-musl", "-glibc", "-uclibc")), runs_forever=False, size=2_156_502),
+        Image("alpine", (), _no_logs, _tags(
+            majors=("3",),
+            patches={"3.15": 11, "3.16": 9, "3.17": 10, "3.18": 12, "3.19": 7, "3.20": 6,
+                     "3.21": 3, "3.22": 0},
+            named=("latest", "edge")), runs_forever=False, size=3_653_068),
+        Image("httpd", (80,), _no_logs, _tags(
+            majors=("2",), patches={"2.4": 63}, named=("latest", "alpine", "bookworm"),
+            suffixes=("-alpine", "-bookworm")), size=58_163_128),
+        Image("traefik/whoami", (80,), _no_logs, _tags(
+            patches={"1.8": 7, "1.9": 0, "1.10": 4, "1.11": 0}, prefix="v"),
+            size=3_196_498),
+        # Chapter 8's traQ: only the tag the course uses is known.
+        Image("ghcr.io/traptitech/traq", (3000,), _no_logs, _tags(), size=60_000_000),
+        Image("ghcr.io/traptitech/traq-ui", (80,), _no_logs, _tags(), size=20_000_000),
     )
 }
 
 
 def split_reference(reference: str) -> tuple[str, str]:
-    """`caddy:2` -> ("docker.io/library/caddy", "2"); digests keep their `@sha256:…` form."""
+    """`caddy:2` -> ("docker.io/library/caddy", "2"); a digest wins over a tag and keeps its
+    `@sha256:…` form (`caddy:2@sha256:…` -> ("docker.io/library/caddy", "@sha256:…"))."""
     name, tag = reference, "latest"
     if "@" in name:
         name, digest = name.split("@", 1)
         tag = "@" + digest
-    else:
-        last = name.rsplit("/", 1)[-1]
-        if ":" in last:
-            name, tag = name.rsplit(":", 1)
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, named_tag = name.rsplit(":", 1)
+        if not tag.startswith("@"):
+            tag = named_tag
     parts = name.split("/")
     if len(parts) == 1:
         full = f"docker.io/library/{name}"
@@ -142,15 +208,25 @@ def split_reference(reference: str) -> tuple[str, str]:
     return full, tag
 
 
-def lookup(reference: str) -> Image | None:
-    """The catalogue entry for an image reference (any tag), None for an unknown image."""
+def repository(reference: str) -> Image | None:
+    """The catalogue entry for an image's repository, whatever the tag; None if unknown."""
     full, _ = split_reference(reference)
     for prefix in ("docker.io/library/", "docker.io/"):
         if full.startswith(prefix):
             found = CATALOGUE.get(full[len(prefix):])
             if found:
                 return found
-    return None
+    return CATALOGUE.get(full)
+
+
+def lookup(reference: str) -> Image | None:
+    """The image a node can pull for this reference: None for an unknown repository and for
+    a tag the repository does not have, which fail to pull as on a real registry."""
+    image = repository(reference)
+    if image is None:
+        return None
+    _, tag = split_reference(reference)
+    return image if tag.startswith("@") or tag in image.tags else None
 
 
 def full_reference(reference: str) -> str:

@@ -1,7 +1,9 @@
 """The simulated kubelet and scheduler: timers that move pods through their life.
 
-Pending (no node) -> scheduled -> ContainerCreating -> Running and Ready; an unknown image
-goes ErrImagePull -> ImagePullBackOff and stays; a graceful delete shows Terminating for
+Pending (no node) -> scheduled -> ContainerCreating (volumes set up, then images pulled) ->
+Running and Ready; a volume that cannot be set up (a missing ConfigMap) keeps the pod in
+ContainerCreating with FailedMount events until it can; an unknown image or tag goes
+ErrImagePull -> ImagePullBackOff and stays; a graceful delete shows Terminating for
 a while, then the pod is gone. Each step checks the pod is still the same object (uid),
 so a pod deleted and re-created under the same name never receives stale transitions.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelesson.sim import images, timeutil
+from kubelesson.sim import images, podfs, timeutil
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.printers import pod_status
 from kubelesson.sim.scheduler import Scheduler
@@ -25,12 +27,20 @@ from kubelesson.sim.store import Obj, Store
 PODS = "pods"
 EVENTS = "events"
 
+# The kubelet retries a failed volume set-up after 0.5 s, doubling up to 2m2s
+# (nestedpendingoperations), and gives up waiting for a pod's volumes after 2m3s
+# (podAttachAndMountTimeout), which it reports, then starts waiting again.
+MOUNT_RETRY_FIRST = 0.5
+MOUNT_RETRY_MAX = 122.0
+MOUNT_TIMEOUT = 123.0
+
 
 @dataclass
 class NodeInfo:
     name: str
     ip: str
-    index: int
+    subnet: int  # the pod CIDR is 10.42.<subnet>.0/24
+    server: bool = False
     next_ip: itertools.count[int] = field(default_factory=lambda: itertools.count(3))
 
 
@@ -93,9 +103,14 @@ class Lifecycle:
         self.on_removed: Callable[[str], None] = lambda namespace: None
         self._event_names: dict[tuple[str, str, str], str] = {}
         self._last_ns = 0
+        self._attached: set[str] = set()  # uids of the pods whose volumes are mounted
 
     def stop(self) -> None:
         self.scheduler.stop()
+        with self._lock:
+            attached, self._attached = self._attached, set()
+        for uid in attached:
+            podfs.detach(uid)
 
     def transitions_snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -295,10 +310,44 @@ class Lifecycle:
         updated = self._update(pod, creating)
         if updated is None:
             return
-        for c in updated["spec"].get("containers") or []:
-            self.event(updated, "Pulling", f'Pulling image "{c.get("image", "")}"',
+        self._mount(updated)
+
+    def _mount(self, pod: Obj, attempt: int = 0) -> None:
+        """Set the pod's volumes up; then pull. A volume that cannot be set up yet is
+        retried with the kubelet's back-off, the pod staying in ContainerCreating."""
+        plan = podfs.plan(self.store, pod)
+        if plan.failed:
+            for volume, problem in plan.failed:
+                self.event(pod, "FailedMount",
+                           f'MountVolume.SetUp failed for volume "{volume}" : {problem}',
+                           type_="Warning")
+            if attempt == 0:
+                self._step(pod, MOUNT_TIMEOUT, self._mount_timed_out)
+            delay = min(MOUNT_RETRY_FIRST * 2 ** min(attempt, 16), MOUNT_RETRY_MAX)
+            self._step(pod, delay, lambda p: self._mount(p, attempt + 1))
+            return
+        uid = pod["metadata"]["uid"]
+        podfs.attach(uid, plan.mounts)
+        with self._lock:
+            self._attached.add(uid)
+        for c in pod["spec"].get("containers") or []:
+            self.event(pod, "Pulling", f'Pulling image "{c.get("image", "")}"',
                        field_path=f"spec.containers{{{c['name']}}}")
-        self._step(updated, self.options.creating_seconds, self._start)
+        self._step(pod, self.options.creating_seconds, self._start)
+
+    def _mount_timed_out(self, pod: Obj) -> None:
+        """The pod worker stopped waiting for the volumes: say which, and wait again."""
+        if podfs.is_attached(pod["metadata"]["uid"]):
+            return
+        unmounted = sorted(volume for volume, _ in podfs.plan(self.store, pod).failed)
+        if not unmounted:
+            return
+        cause = ("context deadline exceeded" if self.options.minor >= 28
+                 else "timed out waiting for the condition")
+        self.event(pod, "FailedMount", "Unable to attach or mount volumes: unmounted volumes="
+                   f"[{' '.join(unmounted)}], unattached volumes=[], failed to process "
+                   f"volumes=[]: {cause}", type_="Warning")
+        self._step(pod, MOUNT_TIMEOUT, self._mount_timed_out)
 
     @staticmethod
     def _not_ready_message(pod: Obj) -> str:
@@ -307,7 +356,7 @@ class Lifecycle:
 
     def _pod_ip(self, node: NodeInfo) -> str:
         with self._lock:
-            return f"10.42.{node.index}.{next(node.next_ip) % 250 + 3}"
+            return f"10.42.{node.subnet}.{next(node.next_ip) % 250 + 3}"
 
     def _start(self, pod: Obj) -> None:
         """Pull finished: start known images, fail unknown ones."""
@@ -400,6 +449,11 @@ class Lifecycle:
     def _pull_error(ref: str) -> str:
         full, _ = images.split_reference(ref)
         target = images.full_reference(ref)
+        if images.repository(ref) is not None:
+            # The repository exists, the tag does not: containerd answers NotFound, a gRPC
+            # code the kubelet keeps in the message (it strips only "Unknown").
+            return (f'rpc error: code = NotFound desc = failed to pull and unpack image '
+                    f'"{target}": failed to resolve reference "{target}": {target}: not found')
         return (
             f'failed to pull and unpack image "{target}": failed to resolve reference '
             f'"{target}": pull access denied, repository does not exist or may require '
@@ -416,8 +470,11 @@ class Lifecycle:
                 if waiting.get("reason") == "ErrImagePull":
                     image = next((c.get("image", "") for c in p["spec"]["containers"]
                                   if c["name"] == cs["name"]), "")
+                    message = f'Back-off pulling image "{image}"'
+                    if self.options.minor >= 32:  # kubelet 1.32 adds the last pull error
+                        message += f": ErrImagePull: {self._pull_error(image)}"
                     cs["state"] = {"waiting": {"reason": "ImagePullBackOff",
-                                               "message": f'Back-off pulling image "{image}"'}}
+                                               "message": message}}
 
         updated = self._update(pod, backoff)
         if updated is None:
@@ -535,4 +592,12 @@ class Lifecycle:
             self._record(final, "Deleted")
             for key in [k for k in self.logs if k[0] == meta.get("uid")]:
                 del self.logs[key]
+            self.released(final)
             self.on_removed(ns)
+
+    def released(self, pod: Obj) -> None:
+        """The pod is gone: its volumes are unmounted."""
+        uid = str(pod["metadata"].get("uid", ""))
+        with self._lock:
+            self._attached.discard(uid)
+        podfs.detach(uid)

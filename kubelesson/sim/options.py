@@ -20,7 +20,9 @@ class SimOptions:
     nodes_ready: bool = True  # False: no node is Ready, pods stay Pending
     backoff_seconds: float = 1.0  # ErrImagePull -> ImagePullBackOff, and crash back-off
     agents: int = 3  # agent nodes besides the one server node
-    node_prefix: str = "kubelesson-sim"  # node names say what they are
+    # As `k3d cluster create <cluster_name> --agents <agents>` names its nodes:
+    # k3d-<name>-server-0, k3d-<name>-agent-0 ...
+    cluster_name: str = "hands-on"
     watch_log_size: int = 10_000  # events kept for resourceVersion-based watch resumption
     # Connections, as kube-apiserver serves them: a new connection has header_timeout
     # (its ReadHeaderTimeout, 32 s) to send a request, a kept-alive one idle_timeout (its

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from kubelesson.sim import spdy
 from kubelesson.sim.backends import Backend, backend_for
+from kubelesson.sim.podfs import mounts_for
 from kubelesson.sim.websocket import WebSocketError, WebSocketStream, handshake_response
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,10 @@ def _first_backend(pod: Mapping[str, Any], port: int) -> Backend | None:
     containers = _get(pod, "spec", "containers") or []
     for container in containers:
         image = container.get("image") if isinstance(container, Mapping) else None
-        if isinstance(image, str) and (backend := backend_for(image, port)) is not None:
+        if not isinstance(image, str):
+            continue
+        # The container's volumes, as the simulated kubelet mounted them (podfs.py).
+        if (backend := backend_for(image, port, mounts_for(pod, container))) is not None:
             return backend
     return None
 

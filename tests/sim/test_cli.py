@@ -32,7 +32,7 @@ def test_up_status_env_down(tmp_path: Path) -> None:
                    KUBECACHEDIR=str(state / "cache"))
         nodes = subprocess.run([str(VENV_KUBECTL), "get", "nodes"], env=env,
                                capture_output=True, text=True, timeout=30)
-        assert "kubelesson-sim-server-0" in nodes.stdout
+        assert "k3d-hands-on-server-0" in nodes.stdout
         status = _sim("status", "--state-dir", str(state))
         assert status.returncode == 0 and "SIMULATED" in status.stdout
         assert "url:     http://127.0.0.1:" in status.stdout

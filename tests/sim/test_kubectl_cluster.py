@@ -14,8 +14,8 @@ def test_get_nodes(kubectl: Kubectl) -> None:
     lines = result.out.splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     rows = [line.split() for line in lines[1:]]
-    assert [r[0] for r in rows] == ["kubelesson-sim-agent-0", "kubelesson-sim-agent-1",
-                                    "kubelesson-sim-agent-2", "kubelesson-sim-server-0"]
+    assert [r[0] for r in rows] == ["k3d-hands-on-agent-0", "k3d-hands-on-agent-1",
+                                    "k3d-hands-on-agent-2", "k3d-hands-on-server-0"]
     assert all(r[1] == "Ready" for r in rows)
     assert rows[3][2] == "control-plane,master" and rows[0][2] == "<none>"
     assert all(r[4] == "v1.32.4+k3s1" for r in rows)

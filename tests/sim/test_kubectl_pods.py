@@ -52,7 +52,7 @@ def test_get_pods_through_the_lifecycle(kubectl: Kubectl, tmp_path: Path) -> Non
                                "NOMINATED", "NODE", "READINESS", "GATES"]
     cells = wide[1].split()
     assert re.fullmatch(r"10\.42\.\d+\.\d+", cells[5])
-    assert re.fullmatch(r"kubelesson-sim-(server|agent)-\d", cells[6])
+    assert re.fullmatch(r"k3d-hands-on-(server|agent)-\d", cells[6])
     assert cells[7:] == ["<none>", "<none>"]
     single = kubectl("get", "pod", "caddy")
     assert single.out.splitlines()[0] == HEADER
@@ -185,11 +185,11 @@ def test_describe_pod(kubectl: Kubectl, tmp_path: Path) -> None:
     kubectl("wait", "--for=condition=Ready", "pod/caddy")
     out = kubectl("describe", "pod", "caddy").out
     for expected in ("Name:             caddy", "Namespace:        default",
-                     "Node:             kubelesson-sim-", "Status:           Running",
+                     "Node:             k3d-hands-on-", "Status:           Running",
                      "IP:               10.42.", "Containers:", "    Image:          caddy:2",
                      "    State:          Running", "    Ready:          True",
                      "Conditions:", "  Ready                       True",
-                     "Events:", "Successfully assigned default/caddy to kubelesson-sim-",
+                     "Events:", "Successfully assigned default/caddy to k3d-hands-on-",
                      'Pulling image "caddy:2"', "Started container caddy"):
         assert expected in out, expected
     reasons = [line.split()[1] for line in out.split("Events:")[1].splitlines()[3:]]
