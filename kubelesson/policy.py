@@ -148,7 +148,9 @@ BULK_FLAGS = frozenset({"--all", "--selector", "--field-selector", "--prune", "-
 # Flags whose value is a local path that kubectl reads.
 PATH_FLAGS = frozenset({"--filename", "--kustomize", "--patch-file", "--from-file", "--from-env-file",
                         "--cert", "--key", "--custom"})
-FILE_OUTPUTS = ("go-template-file=", "templatefile=", "jsonpath-file=")
+FILE_OUTPUTS = ("go-template-file=", "templatefile=", "jsonpath-file=", "custom-columns-file=")
+# port-forward listens on these addresses only: anything else opens the pod to other machines.
+LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # --- kinds ---------------------------------------------------------------------------------
 
@@ -641,6 +643,9 @@ def check_changing(cmd: Command) -> None:
     for overrides in cmd.values("--overrides"):
         if "namespace" in overrides:
             raise Refused("policy.namespace_flag", flag="--overrides")
+    for address in cmd.values("--address"):
+        if not set(address.split(",")) <= LOCAL_ADDRESSES:
+            raise Refused("policy.address", flag="--address", address=address)
     name, words = cmd.name, cmd.words
     if name in ("rollout", "set"):
         words = words[1:]

@@ -161,6 +161,7 @@ COURSE_COMMANDS = [
     "kubectl delete -f ./examples/3_pod.yaml,./examples/7_pvc.yaml",
     "kubectl apply --dry-run=server -f ./examples/3_pod.yaml", "kubectl delete pod caddy --cascade foreground",
     "kubectl auth can-i create pods", "kubectl events --for pod/caddy", "kubectl top pods",
+    "kubectl port-forward --address localhost,127.0.0.1 pod/caddy 8000:80",
 ]
 
 
@@ -308,6 +309,9 @@ REFUSED = [
     ("kubectl create secret tls x --cert=../secret.txt --key=../secret.txt", "policy.outside"),
     ("kubectl patch deployment caddy --patch-file=../secret.txt", "policy.outside"),
     ("kubectl get pods -o go-template-file=../secret.txt", "policy.outside"),
+    ("kubectl get pods -o custom-columns-file=../secret.txt", "policy.outside"),
+    ("kubectl port-forward --address 0.0.0.0 pod/caddy 8000:80", "policy.address"),
+    ("kubectl port-forward --address=localhost,192.168.1.2 pod/caddy 8000:80", "policy.address"),
     ("kubectl cp ../secret.txt caddy:/tmp/x", "policy.outside"),
     ("kubectl kustomize ./bad/kust-up", "policy.outside"),
     ("kubectl kustomize ./bad/kust-gen", "policy.outside"),
