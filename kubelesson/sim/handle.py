@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kubelesson.sim import controllers
 from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.server import SimHTTPServer
@@ -61,9 +62,11 @@ def write_kubeconfig(state_dir: Path, url: str) -> Path:
 class SimHandle:
     """A running simulator: where it listens and the environment kubectl needs."""
 
-    def __init__(self, server: SimHTTPServer, cluster: Cluster, state_dir: Path) -> None:
+    def __init__(self, server: SimHTTPServer, cluster: Cluster, state_dir: Path,
+                 manager: controllers.Manager | None = None) -> None:
         self._server = server
         self.cluster = cluster
+        self.controllers = manager
         self.port: int = server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.state_dir = state_dir
@@ -92,6 +95,8 @@ class SimHandle:
     def stop(self) -> None:
         """Stop accepting, wake watches, close connections, join every thread we started."""
         self._server.shutdown()
+        if self.controllers is not None:
+            self.controllers.stop()
         self.cluster.close()
         self._server.close_connections()
         self._server.wait_handlers(timeout=5)
@@ -108,7 +113,10 @@ def start(state_dir: Path, *, options: SimOptions | None = None, port: int = 0) 
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(port) from None
         raise
-    handle = SimHandle(server, cluster, Path(state_dir))
+    manager = controllers.start(cluster)
+    if manager.garbage is not None:
+        server.delete_hook = manager.garbage.before_delete
+    handle = SimHandle(server, cluster, Path(state_dir), manager)
     handle.start()
     return handle
 

@@ -321,7 +321,7 @@ EVENT_COLUMNS = [
 ]
 
 
-# ----------------------------------------------------------------------- apps (no controllers)
+# ------------------------------------------------------------------------------------ apps
 def _containers_and_images(template_spec: Obj) -> list[str]:
     containers = template_spec.get("containers") or []
     return [
@@ -331,8 +331,28 @@ def _containers_and_images(template_spec: Obj) -> list[str]:
 
 
 def _selector(obj: Obj) -> str:
-    labels = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or NONE
+    """metav1.FormatLabelSelector: matchLabels and matchExpressions, sorted by key."""
+    from kubelesson.sim.controllers.selectors import describe
+
+    return describe(obj.get("spec", {}).get("selector"))
+
+
+def _controllerrevision_cells(obj: Obj, now: float) -> Cells:
+    """CONTROLLER is `<kind>.<group>/<name>` of the controller reference, lower case."""
+    owner = next((r for r in obj["metadata"].get("ownerReferences") or []
+                  if r.get("controller")), None)
+    controller = NONE
+    if owner is not None:
+        group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(owner.get("kind", "")) + (f".{group}" if group else "")
+        controller = f"{kind.lower()}/{owner.get('name', '')}" if kind else owner.get("name", "")
+    return [obj["metadata"]["name"], controller, int(obj.get("revision", 0)),
+            age(obj["metadata"].get("creationTimestamp"), now)]
+
+
+CONTROLLERREVISION_COLUMNS = [
+    _col("Name"), _col("Controller"), _col("Revision", "integer"), _col("Age"),
+]
 
 
 def _template_spec(obj: Obj) -> Obj:
@@ -464,6 +484,7 @@ PRINTERS: dict[str, Printer] = {
     "replicasets.apps": (REPLICASET_COLUMNS, _replicaset_cells),
     "statefulsets.apps": (STATEFULSET_COLUMNS, _statefulset_cells),
     "daemonsets.apps": (DAEMONSET_COLUMNS, _daemonset_cells),
+    "controllerrevisions.apps": (CONTROLLERREVISION_COLUMNS, _controllerrevision_cells),
     "configmaps": ([_col("Name"), _col("Data", "integer"), _col("Age")], _configmap_cells),
     "secrets": (
         [_col("Name"), _col("Type"), _col("Data", "integer"), _col("Age")], _secret_cells,

@@ -53,6 +53,11 @@ def _status(kind: str, group: str = "") -> Subresource:
     return Subresource("status", kind, ("get", "patch", "update"), group)
 
 
+def _scale() -> Subresource:
+    """`kubectl scale` resolves this through discovery: autoscaling/v1 Scale."""
+    return Subresource("scale", "Scale", ("get", "patch", "update"), "autoscaling")
+
+
 POD_SUBRESOURCES = (
     Subresource("attach", "PodAttachOptions", ("create", "get")),
     Subresource("binding", "Binding", ("create",)),
@@ -107,21 +112,22 @@ RESOURCES: tuple[ResourceType, ...] = (
         verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
         subresources=(_status("Service"),),
     ),
+    ResourceType("controllerrevisions", "controllerrevision", "ControllerRevision", group="apps"),
     ResourceType(
         "daemonsets", "daemonset", "DaemonSet", group="apps", short_names=("ds",),
         categories=("all",), subresources=(_status("DaemonSet", "apps"),),
     ),
     ResourceType(
         "deployments", "deployment", "Deployment", group="apps", short_names=("deploy",),
-        categories=("all",), subresources=(_status("Deployment", "apps"),),
+        categories=("all",), subresources=(_scale(), _status("Deployment", "apps")),
     ),
     ResourceType(
         "replicasets", "replicaset", "ReplicaSet", group="apps", short_names=("rs",),
-        categories=("all",), subresources=(_status("ReplicaSet", "apps"),),
+        categories=("all",), subresources=(_scale(), _status("ReplicaSet", "apps")),
     ),
     ResourceType(
         "statefulsets", "statefulset", "StatefulSet", group="apps", short_names=("sts",),
-        categories=("all",), subresources=(_status("StatefulSet", "apps"),),
+        categories=("all",), subresources=(_scale(), _status("StatefulSet", "apps")),
     ),
 )
 

@@ -13,7 +13,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -54,6 +54,10 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, port: int, cluster: Cluster) -> None:
         self.cluster = cluster
+        # Set by the controllers (garbage collector): consulted before every DELETE with the
+        # propagationPolicy; returns the object when it must stay for now (finalizers).
+        self.delete_hook: Callable[[ResourceType, str, str, str | None, bool],
+                                   Obj | None] | None = None
         self.started = time.time()
         options = cluster.options
         self.connections = ConnectionTable(max_connections=options.max_connections,
@@ -518,6 +522,12 @@ class Handler(BaseHTTPRequestHandler):
         except (TypeError, ValueError):
             raise errors.bad_request(f"invalid gracePeriodSeconds {grace_raw!r}") from None
         dry_run = self._dry_run() or "All" in (options.get("dryRun") or [])
+        policy = options.get("propagationPolicy") or self.query.get("propagationPolicy")
+        hook = self.server.delete_hook
+        held = hook(rt, ns, name, policy, dry_run) if hook is not None else None
+        if held is not None:  # finalizers keep it for now (foreground deletion)
+            self._send_json(200, held)
+            return
         final = self.server.cluster.delete(rt, ns, name, grace=grace, dry_run=dry_run)
         if rt.plural in ("pods", "namespaces"):
             self._send_json(200, final)
@@ -545,11 +555,27 @@ class Handler(BaseHTTPRequestHandler):
         elif rt is POD and sub == "portforward":
             self._only(self.command, "GET", "POST")
             self._portforward(cluster.get(rt, ns, name))
+        elif sub == "scale":
+            self._scale(rt, ns, name)
         else:
             cluster.get(rt, ns, name)
             raise errors.bad_request(
                 f"the kubelesson simulator does not support {rt.plural}/{sub}: its containers "
                 "are simulated")
+
+    def _scale(self, rt: ResourceType, ns: str, name: str) -> None:
+        """The scale subresource (`kubectl scale`): a Scale view of spec.replicas."""
+        from kubelesson.sim.controllers import scale
+
+        cluster = self.server.cluster
+        self._only(self.command, "GET", "PUT", "PATCH")
+        if self.command in ("GET", "HEAD"):
+            self._send_json(200, scale.scale_of(cluster.get(rt, ns, name)))
+            return
+        content_type = self.headers.get("Content-Type") or ""
+        self._send_json(200, scale.update_scale(cluster, rt, ns, name, self.command,
+                                                content_type, self._json_body(),
+                                                dry_run=self._dry_run()))
 
     # -- streaming -------------------------------------------------------------------------
     def _start_stream(self, content_type: str) -> None:

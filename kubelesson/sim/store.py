@@ -19,6 +19,9 @@ from kubelesson.sim import timeutil
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
+# Admission hook: (resource, stored object or None for a create, new object). It may fill in
+# defaults on the new object or raise (the caller answers the error); it runs under the lock.
+Admission = Callable[[str, Obj | None, Obj], None]
 
 
 class Conflict(Exception):
@@ -98,6 +101,8 @@ class Store:
         self._log: deque[WatchEvent] = deque(maxlen=log_size)
         self._floor = 1  # watches from below this resourceVersion cannot be served
         self._watchers: set[Watcher] = set()
+        self._listeners: list[Callable[[WatchEvent], None]] = []
+        self.admission: Admission | None = None
         self.closed = False
 
     # -- reading -----------------------------------------------------------------------
@@ -146,6 +151,8 @@ class Store:
         for watcher in self._watchers:
             if watcher.wants(resource, obj):
                 watcher.push(event)
+        for listener in self._listeners:
+            listener(event)
         self.cond.notify_all()
 
     def create(self, resource: str, obj: Obj, *, generation: bool = False) -> Obj:
@@ -155,6 +162,8 @@ class Store:
         with self._lock:
             if key in self._objects:
                 raise Conflict(meta["name"])
+            if self.admission is not None:
+                self.admission(resource, None, obj)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = timeutil.rfc3339(timeutil.now())
             if generation:
@@ -174,6 +183,8 @@ class Store:
                 raise KeyError(key)
             if obj is old:
                 raise ValueError("replace() needs a new dict; stored objects are immutable")
+            if self.admission is not None:
+                self.admission(resource, old, obj)
             if spec_changed and "generation" in meta:
                 meta["generation"] = int(meta["generation"]) + 1
             meta["resourceVersion"] = str(self._bump())
@@ -242,6 +253,19 @@ class Store:
                         watcher.push(event)
             self._watchers.add(watcher)
         return watcher
+
+    def listen(self, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
+        """Call `callback` with every change, under the store lock (so it must only queue
+        work, never wait); returns the function that stops it. The controllers use this."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return stop
 
     def drop_watcher(self, watcher: Watcher) -> None:
         with self._lock:

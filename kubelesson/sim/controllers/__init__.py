@@ -1,0 +1,34 @@
+"""The simulated kube-controller-manager: Deployment, ReplicaSet, StatefulSet and garbage
+collection, driven by the store's change notifications (see base.py).
+
+`start(cluster)` installs the apps admission hook (defaults and validation) on the store
+and starts the controllers; `Manager.stop()` ends them. Imports happen inside `start` so
+that modules such as the printers can use `controllers.selectors` without a cycle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.controllers.base import Manager
+
+__all__ = ["Manager", "start"]
+
+
+def start(cluster: Cluster) -> Manager:
+    from kubelesson.sim.controllers.admission import AppsAdmission
+    from kubelesson.sim.controllers.base import Manager
+    from kubelesson.sim.controllers.deployment import DeploymentController
+    from kubelesson.sim.controllers.garbage import GarbageCollector
+    from kubelesson.sim.controllers.replicaset import ReplicaSetController
+
+    cluster.store.admission = AppsAdmission(cluster.options)
+    manager = Manager(cluster)
+    for kind in (DeploymentController, ReplicaSetController):
+        manager.add(kind(cluster, manager))
+    manager.garbage = GarbageCollector(cluster, manager)
+    manager.add(manager.garbage)
+    manager.start()
+    return manager
