@@ -24,12 +24,13 @@ counts, row counts, names, messages or exit codes.
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 import yaml
 
@@ -147,9 +148,17 @@ class Rules:
         object.__setattr__(self, "command", tuple(r for r in self.text if r.scope != "output"))
         # One search that fails fast on texts no name rule would change (most of them): the
         # rules' hints when they all have one (a cheap necessary condition), else the rules.
-        hints = {rule.hint or rule.pattern.pattern for rule in self.names}
-        any_name = "|".join(f"(?:{hint})" for hint in sorted(hints)) or "(?!)"
+        hints = sorted({rule.hint or rule.pattern.pattern for rule in self.names})
+        # Each hint is a named alternative, so a hit also tells which hint matched.
+        any_name = "|".join(f"(?P<_hint{k}>{hint})" for k, hint in enumerate(hints)) or "(?!)"
         object.__setattr__(self, "any_name", re.compile(any_name, re.MULTILINE))
+        # Each name rule's own pre-check, one compiled object per distinct hint, so that a
+        # hint shared by several rules is searched once per version of the text.
+        compiled = {hint: re.compile(hint, re.MULTILINE) for hint in hints}
+        object.__setattr__(self, "name_hints", tuple(compiled[r.hint or r.pattern.pattern] for r in self.names))
+        object.__setattr__(self, "hint_groups", {f"_hint{k}": compiled[hint] for k, hint in enumerate(hints)})
+        patterns = [rule.pattern for rule in self.names] + list(compiled.values())
+        object.__setattr__(self, "names_line_local", all(_line_local(p) for p in patterns))
         object.__setattr__(self, "cell_cache", {})
 
     by_column: Mapping[str, tuple[ColumnRule, ...]] = field(init=False, repr=False, compare=False)
@@ -158,8 +167,85 @@ class Rules:
     line_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     command: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     any_name: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    # (column, cell) -> masked cell, when no context applies: tables repeat their values.
-    cell_cache: dict[tuple[str, str], str] = field(init=False, repr=False, compare=False)
+    name_hints: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    hint_groups: Mapping[str, re.Pattern[str]] = field(init=False, repr=False, compare=False)
+    # Can the name rules run over many cells joined by line breaks at once (_mask_names_each)?
+    names_line_local: bool = field(init=False, repr=False, compare=False)
+    # (context key, column) -> {cell: masked cell}: tables repeat their values down a column.
+    cell_cache: dict[tuple[object, str], dict[str, str]] = field(init=False, repr=False, compare=False)
+
+
+# --- which patterns keep to one line ----------------------------------------------------------
+
+
+def _line_local(pattern: re.Pattern[str]) -> bool:
+    """Does ``pattern`` work on each line alone: no match can take in a line break, and what
+    it asserts at the start or end of a line holds alike at the start or end of the text?
+    Then replacing in lines joined by "\\n" gives the lines each replaced, which lets the name
+    rules run once over a whole column of a table. Read from the parsed pattern (the ``re``
+    module's own parser); anything not understood counts as not line-local (the safe side)."""
+    try:
+        sre = importlib.import_module("re._constants")
+        tree = importlib.import_module("re._parser").parse(pattern.pattern, pattern.flags)
+        flags = tree.state.flags
+        if flags & re.DOTALL or not flags & re.MULTILINE:
+            return False
+        return _items_line_local(list(tree), sre)
+    except Exception:  # a Python whose parser differs: just not the fast way
+        return False
+
+
+def _items_line_local(items: list[tuple[Any, Any]], sre: Any) -> bool:
+    for op, av in items:
+        if op is sre.LITERAL:
+            ok = av != ord("\n")
+        elif op is sre.NOT_LITERAL:
+            ok = av == ord("\n")
+        elif op is sre.ANY:  # without DOTALL (checked), "." stops at a line break
+            ok = True
+        elif op is sre.IN:
+            ok = not _set_has_newline(av, sre)
+        elif op is sre.AT:  # ^ $ are line anchors under MULTILINE; \b \B see "\n" as the edge
+            ok = av in (sre.AT_BEGINNING, sre.AT_END, sre.AT_BOUNDARY, sre.AT_NON_BOUNDARY)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            ok = _items_line_local(list(av[2]), sre)
+        elif op is sre.SUBPATTERN:
+            _group, add, remove, sub = av
+            ok = not (add & re.DOTALL or remove & re.MULTILINE) and _items_line_local(list(sub), sre)
+        elif op is sre.ATOMIC_GROUP:
+            ok = _items_line_local(list(av), sre)
+        elif op is sre.BRANCH:
+            ok = all(_items_line_local(list(branch), sre) for branch in av[1])
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):  # look-arounds: their text must not cross either
+            ok = _items_line_local(list(av[1]), sre)
+        elif op is sre.GROUPREF:  # repeats a group, which kept to its line
+            ok = True
+        elif op is sre.GROUPREF_EXISTS:
+            ok = _items_line_local(list(av[1]), sre) and _items_line_local(list(av[2] or []), sre)
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _set_has_newline(items: list[tuple[Any, Any]], sre: Any) -> bool:
+    """Does the character set ``[...]`` match a line break? (Unknown parts: assume it does.)"""
+    matches_newline = {sre.CATEGORY_SPACE, sre.CATEGORY_NOT_DIGIT, sre.CATEGORY_NOT_WORD, sre.CATEGORY_LINEBREAK}
+    never = {sre.CATEGORY_DIGIT, sre.CATEGORY_WORD, sre.CATEGORY_NOT_SPACE, sre.CATEGORY_NOT_LINEBREAK}
+    negate, found = False, False
+    for op, av in items:
+        if op is sre.NEGATE:
+            negate = True
+        elif op is sre.LITERAL:
+            found = found or av == ord("\n")
+        elif op is sre.RANGE:
+            found = found or av[0] <= ord("\n") <= av[1]
+        elif op is sre.CATEGORY and av in matches_newline:
+            found = True
+        elif not (op is sre.CATEGORY and av in never):
+            return True
+    return found != negate
 
 
 # --- loading the rule file --------------------------------------------------------------------
@@ -290,9 +376,36 @@ def _recording(rule: str, template: str, log: list[Change], index: int) -> Calla
     return replace
 
 
+# A group reference in a re.sub template: \1 to \9 (not followed by a digit) or \g<...>.
+_GROUP_REF = re.compile(r"\\(?:g<(\w+)>|([1-9])(?![0-9]))")
+
+
+@functools.lru_cache(maxsize=512)
+def _replacement(pattern: re.Pattern[str], template: str) -> str | Callable[[re.Match[str]], str]:
+    """What to hand re.sub for ``template``: the template itself, or, for the name rules' form
+    (literal text around one group reference, ``\\1-<hash>``), a function that builds the
+    same text. Python 3.11 expands a template in Python code on each match; the function
+    does the same work at about half the cost. Any other template goes to re as it is."""
+    refs = list(_GROUP_REF.finditer(template))
+    if len(refs) != 1:
+        return template
+    ref = refs[0]
+    before, after = template[: ref.start()], template[ref.end() :]
+    name = ref[1] or ref[2]
+    group: int | str = int(name) if name.isdigit() else name
+    known = group in pattern.groupindex if isinstance(group, str) else group <= pattern.groups
+    if "\\" in before + after or not known:
+        return template
+
+    def expand(match: re.Match[str]) -> str:
+        return before + (match[group] or "") + after
+
+    return expand
+
+
 def _sub(pattern: re.Pattern[str], template: str, text: str, rule: str, log: Log, index: int) -> str:
     if log is None:
-        return pattern.sub(template, text)
+        return pattern.sub(_replacement(pattern, template), text)
     return pattern.sub(_recording(rule, template, log, index), text)
 
 
@@ -304,6 +417,7 @@ class _ContextSubs:
     """The context as two substitutions (namespace names, then local port numbers)."""
 
     subs: tuple[tuple[str, re.Pattern[str], Mapping[str, str]], ...]
+    key: object = None  # the context as a hashable value, for caches of masked cells
 
     def apply(self, text: str, log: Log, index: int) -> str:
         for rule, pattern, mapping in self.subs:
@@ -330,7 +444,7 @@ def _context_subs(namespaces: tuple[tuple[str, str], ...], ports: tuple[tuple[in
     if moved:
         alternatives = "|".join(sorted(moved, key=len, reverse=True))
         subs.append(("local-port", re.compile(rf"(?<![\d.])(?:{alternatives})(?!\d)"), moved))
-    return _ContextSubs(tuple(subs))
+    return _ContextSubs(tuple(subs), (namespaces, ports))
 
 
 def _subs_for(ctx: Context) -> _ContextSubs:
@@ -389,10 +503,29 @@ _NO_LINES = "\x00"
 
 def _mask_names(text: str, rules: Rules, log: Log, index: int) -> str:
     # Every generated name has a dash; most texts have no name any rule would change.
-    if "-" not in text or rules.any_name.search(text) is None:
+    if "-" not in text:
         return text
-    for rule in rules.names:
-        text = _sub(rule.pattern, rule.replace, text, rule.name, log, index)
+    hit = rules.any_name.search(text)
+    if hit is None:
+        return text
+    # A rule whose hint finds nothing would change nothing: skip it. Usually the first rule
+    # masks the name and the hints of the others then fail on the masked text, which is far
+    # cheaper than running their patterns. Hint results hold until the text changes; the
+    # one that `any_name` found is known already.
+    seen: dict[re.Pattern[str], bool] = {}
+    known = rules.hint_groups.get(hit.lastgroup or "")
+    if known is not None:
+        seen[known] = True
+    for rule, hint in zip(rules.names, rules.name_hints, strict=True):
+        found = seen.get(hint)
+        if found is None:
+            found = seen[hint] = hint.search(text) is not None
+        if not found:
+            continue
+        after = _sub(rule.pattern, rule.replace, text, rule.name, log, index)
+        if after != text:
+            text = after
+            seen.clear()
     return text
 
 
@@ -449,18 +582,38 @@ def _is_header(line: str) -> bool:
     return line[:1].isupper() and "  " in line and _HEADER.fullmatch(line) is not None
 
 
+# A row's cells: a list from splitting, a tuple after masking (both compare and sort alike).
+Cells: TypeAlias = "list[str] | tuple[str, ...]"
+
+
 @dataclass
 class _Table:
     names: list[str]
     starts: list[int]
-    rows: list[list[str] | str]  # cells, or an elision line kept as it was
+    rows: list[Cells | str]  # cells, or an elision line kept as it was
     original: list[str]  # the lines as they came, for --explain
     dropped_headers: list[str] = field(default_factory=list)
+    plain: re.Pattern[str] | None = None  # see _plain_row
 
 
 def _header(line: str) -> _Table:
     found = list(_COLUMN_NAME.finditer(line))
-    return _Table([m[0] for m in found], [m.start() for m in found], [], [line])
+    return _Table([m[0] for m in found], [m.start() for m in found], [], [line], plain=_plain_row(len(found)))
+
+
+# One cell of a row that kubectl laid out: non-blank at both ends, single spaces inside
+# (possessive: a cell never gives back what it took, which makes a failed match short).
+_CELL = r"(\S++(?: \S++)*+)"
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_row(columns: int) -> re.Pattern[str]:
+    """The usual row in one regular expression: as many cells as columns, all filled, 2+
+    spaces apart. For such a line both ways of splitting agree: cut at the header's column
+    positions it gives these cells or does not line up (a cell would hold two of them, or
+    start off its column), and split at gaps of 2+ spaces it gives exactly these. So its
+    groups are the row; any other line takes the general path."""
+    return re.compile("  +".join([_CELL] * columns) + r"\Z")
 
 
 def _split_at(line: str, starts: list[int]) -> list[str] | None:
@@ -518,6 +671,7 @@ def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
             out.append(text)
             text = []
         table = _header(line)
+        plain = table.plain.match if table.plain is not None else None
         while i < len(lines):
             line = lines[i]
             if _is_header(line):
@@ -525,7 +679,9 @@ def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
                     break  # another table (get all, several runs pasted one after another)
                 table.dropped_headers.append(line)  # get -w of old kubectl repeats its header
             else:
-                cells = _split_row(line, table)
+                # The usual row first, inline: this loop runs once per line of every table.
+                match = plain(line) if plain is not None else None
+                cells = match.groups() if match is not None else _split_row(line, table)
                 if cells is None and line.strip() not in _ELISION:
                     break
                 table.rows.append(cells if cells is not None else line)
@@ -537,40 +693,73 @@ def _segments(lines: list[str], watch: bool) -> list[list[str] | _Table]:
     return out
 
 
-def _widths(names: list[str], rows: list[list[str] | str]) -> list[int]:
+def _widths(names: list[str], rows: list[Cells | str]) -> list[int]:
     """kubectl's layout: every column as wide as its widest cell plus 3 spaces, at least 6."""
-    table = [names] + [r for r in rows if isinstance(r, list)]
-    return [max(_MIN_WIDTH, max(len(r[k]) for r in table) + _PAD) for k in range(len(names) - 1)]
+    return _column_widths(names, list(zip(*[r for r in rows if not isinstance(r, str)], strict=False)))
 
 
-def _layout(names: list[str], rows: list[list[str] | str], widths: list[int] | None = None) -> list[str]:
+def _column_widths(names: list[str], columns: list[tuple[str, ...]] | list[list[str]]) -> list[int]:
+    """The widths of :func:`_widths` from the cells column by column (none when no rows)."""
+    widths = [len(name) for name in names[:-1]]
+    for k, column in enumerate(columns[: len(widths)]):
+        widths[k] = max(widths[k], max(map(len, column)))
+    return [max(_MIN_WIDTH, width + _PAD) for width in widths]
+
+
+def _layout(names: list[str], rows: list[Cells | str], widths: list[int] | None = None) -> list[str]:
     widths = widths or _widths(names, rows)
-    lines = []
-    for row in [names, *rows]:
-        if isinstance(row, str):
-            lines.append(row)
-            continue
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append(("".join(cells) + row[-1]).rstrip())
+    # Every row has a cell per column: the first ones padded to their width, the last as it is.
+    template = "".join(f"%-{width}s" for width in widths) + "%s"
+    lines = [(template % tuple(names)).rstrip()]
+    for row in rows:
+        lines.append(row if isinstance(row, str) else (template % tuple(row)).rstrip())
     return lines
 
 
-_CACHE_LIMIT = 100_000
+# A cache of masked cells per context and column, and how large it may grow.
+_CACHE_LIMIT = 20_000
+_CACHES_LIMIT = 256
+
+
+def _mask_column(cells: tuple[str, ...], column: str, rules: Rules, subs: _ContextSubs) -> list[str]:
+    """The masked cells of one column (nothing logged): each distinct value is masked once."""
+    key = (subs.key, column)
+    cache = rules.cell_cache.get(key)
+    if cache is None or len(cache) > _CACHE_LIMIT:
+        if len(rules.cell_cache) > _CACHES_LIMIT:
+            rules.cell_cache.clear()
+        cache = rules.cell_cache[key] = {}
+    found = list(map(cache.get, cells))
+    if None not in found:
+        return cast("list[str]", found)
+    missing = list(dict.fromkeys(cell for cell, hit in zip(cells, found, strict=True) if hit is None))
+    before_names = [_mask_cell_columns(cell, column, rules, subs, None, 0) for cell in missing]
+    cache.update(zip(missing, _mask_names_each(before_names, rules), strict=True))
+    return [cache[cell] for cell in cells]
+
+
+def _mask_names_each(texts: list[str], rules: Rules) -> list[str]:
+    """``_mask_names`` of each text (none logged). With line-local name rules, the texts that
+    could hold a name (a dash, no line break) are masked in one pass over them joined by
+    line breaks: one search per rule for a whole column instead of one per cell."""
+    candidates = [k for k, text in enumerate(texts) if "-" in text and "\n" not in text]
+    if not rules.names_line_local or len(candidates) < 2:
+        return [_mask_names(text, rules, None, 0) for text in texts]
+    masked = _mask_names("\n".join(texts[k] for k in candidates), rules, None, 0).split("\n")
+    if len(masked) != len(candidates):  # a replacement that holds a line break: one by one
+        return [_mask_names(text, rules, None, 0) for text in texts]
+    out = list(texts)
+    for k, text in zip(candidates, masked, strict=True):
+        out[k] = text
+    return out
 
 
 def _mask_cell(cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
-    if log is None and not subs.subs:
-        key = (column, cell)
-        cached = rules.cell_cache.get(key)
-        if cached is None:
-            if len(rules.cell_cache) > _CACHE_LIMIT:
-                rules.cell_cache.clear()
-            cached = rules.cell_cache[key] = _mask_cell_uncached(cell, column, rules, subs, log, index)
-        return cached
-    return _mask_cell_uncached(cell, column, rules, subs, log, index)
+    return _mask_names(_mask_cell_columns(cell, column, rules, subs, log, index), rules, log, index)
 
 
-def _mask_cell_uncached(cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
+def _mask_cell_columns(cell: str, column: str, rules: Rules, subs: _ContextSubs, log: Log, index: int) -> str:
+    """A cell with the context mapped back and its column's rules applied (names not yet)."""
     if subs.subs:
         cell = subs.apply(cell, log, index)
     for rule in rules.by_column.get(column, ()):
@@ -584,30 +773,50 @@ def _mask_cell_uncached(cell: str, column: str, rules: Rules, subs: _ContextSubs
             if log is not None and after != cell:
                 log.append(Change(rule.name, index, cell, after))
             cell = after
-    return _mask_names(cell, rules, log, index)
+    return cell
 
 
 def _normalize_table(
     table: _Table, *, keep_order: bool, rules: Rules, subs: _ContextSubs, log: Log, index: int
 ) -> list[str]:
     if log is not None:
-        for line in table.dropped_headers:
-            log.append(Change("watch-repeated-header", index, line, ""))
-        canonical = _layout(table.names, table.rows)
-        shown = [line for line in table.original if line not in table.dropped_headers]
-        if canonical != shown:
-            log.append(Change("table-layout", index, "\n".join(shown), "\n".join(canonical)))
+        return _normalize_table_logged(table, keep_order=keep_order, rules=rules, subs=subs, log=log, index=index)
+    # Column by column: a column's rules are looked up once and its repeated values (AGE,
+    # STATUS, READY) masked once; the widths come from the masked columns.
+    names, rows = table.names, table.rows
+    filled = [row for row in rows if not isinstance(row, str)]
+    by_column = zip(*filled, strict=True)  # no rows: no columns, whatever the header says
+    columns = [_mask_column(cells, name, rules, subs) for cells, name in zip(by_column, names, strict=False)]
+    masked: list[Cells | str] = list(zip(*columns, strict=True))
+    if len(masked) != len(rows):  # elision lines stay where they were, and the order with them
+        cells = iter(masked)
+        masked = [row if isinstance(row, str) else next(cells) for row in rows]
+    elif not keep_order:
+        # A plain `get` lists in the server's order, which is not part of the lesson.
+        masked.sort()
+    return _layout(names, masked, _column_widths(names, columns))
+
+
+def _normalize_table_logged(
+    table: _Table, *, keep_order: bool, rules: Rules, subs: _ContextSubs, log: list[Change], index: int
+) -> list[str]:
+    """:func:`_normalize_table` for ``explain``: row by row, so changes are logged in reading order."""
+    for line in table.dropped_headers:
+        log.append(Change("watch-repeated-header", index, line, ""))
+    canonical = _layout(table.names, table.rows)
+    shown = [line for line in table.original if line not in table.dropped_headers]
+    if canonical != shown:
+        log.append(Change("table-layout", index, "\n".join(shown), "\n".join(canonical)))
     names = table.names
-    rows: list[list[str] | str] = [
+    rows: list[Cells | str] = [
         row
         if isinstance(row, str)
         else [_mask_cell(cell, column, rules, subs, log, index) for cell, column in zip(row, names, strict=True)]
         for row in table.rows
     ]
-    if not keep_order and all(isinstance(row, list) for row in rows):
-        # A plain `get` lists in the server's order, which is not part of the lesson.
-        ordered = sorted(rows)  # all rows are lists here
-        if log is not None and ordered != rows:
+    if not keep_order and all(not isinstance(row, str) for row in rows):
+        ordered = sorted(rows)  # all rows are cells here
+        if ordered != rows:
             before, after = _layout(names, rows)[1:], _layout(names, ordered)[1:]
             log.append(Change("table-sort", index, "\n".join(before), "\n".join(after)))
         rows = ordered
@@ -702,5 +911,5 @@ def column_values(output: str, column: str) -> list[str]:
     for segment in _segments(output.split("\n"), watch=True):
         if isinstance(segment, _Table) and column in segment.names:
             k = segment.names.index(column)
-            values += [row[k] for row in segment.rows if isinstance(row, list)]
+            values += [row[k] for row in segment.rows if not isinstance(row, str)]
     return values
