@@ -23,10 +23,11 @@ def start(cluster: Cluster) -> Manager:
     from kubelesson.sim.controllers.deployment import DeploymentController
     from kubelesson.sim.controllers.garbage import GarbageCollector
     from kubelesson.sim.controllers.replicaset import ReplicaSetController
+    from kubelesson.sim.controllers.statefulset import StatefulSetController
 
     cluster.store.admission = AppsAdmission(cluster.options)
     manager = Manager(cluster)
-    for kind in (DeploymentController, ReplicaSetController):
+    for kind in (DeploymentController, ReplicaSetController, StatefulSetController):
         manager.add(kind(cluster, manager))
     manager.garbage = GarbageCollector(cluster, manager)
     manager.add(manager.garbage)
