@@ -293,14 +293,14 @@ class StatefulSetController(Controller):
         rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == \
             "RollingUpdate"
         slots: list[Obj] = []
-        for i, pod in enumerate(replicas):
+        for i, existing in enumerate(replicas):
             ordinal = start + i
-            if pod is None:
+            if existing is None:
                 at_current = rolling and ordinal < partition
                 template = template_of(current) if at_current else spec.get("template") or {}
                 name = (current if at_current else update)["metadata"]["name"]
-                pod = self._new_pod(sts, template, name, ordinal)
-            slots.append(pod)
+                existing = self._new_pod(sts, template, name, ordinal)
+            slots.append(existing)
         condemned.sort(key=lambda p: -ordinal_of(p)[1])
         status = self._status(sts, current, update, collisions, [*slots, *condemned])
         if is_terminating(sts):
