@@ -64,6 +64,8 @@ def _server_options(func: Any) -> Any:
                      default=_DEFAULTS.max_connections, hidden=True),
         click.option("--lifecycle-log-size", type=click.IntRange(min=1),
                      default=_DEFAULTS.lifecycle_log_size, hidden=True),
+        click.option("--compaction-interval", type=click.FloatRange(min=0, min_open=True),
+                     default=_DEFAULTS.compaction_interval, hidden=True),
         click.option("--forbidden", multiple=True, metavar="RESOURCE",
                      help="Refuse to create this resource (plural, e.g. namespaces) as RBAC would."),
     ]

@@ -14,6 +14,7 @@ import itertools
 import threading
 import time
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from kubelesson.sim.store import Obj, Store
 
 PODS = "pods"
 EVENTS = "events"
+EVENT_CACHE_SIZE = 4096
 
 # The kubelet retries a failed volume set-up after 0.5 s, doubling up to 2m2s
 # (nestedpendingoperations), and gives up waiting for a pod's volumes after 2m3s
@@ -98,10 +100,13 @@ class Lifecycle:
         self.scheduler = Scheduler()
         self._lock = threading.Lock()
         self._rr = itertools.count()
-        self.transitions: list[dict[str, Any]] = []
+        # /_sim/events: the last lifecycle_log_size transitions, not all of them.
+        self.transitions: deque[dict[str, Any]] = deque(maxlen=options.lifecycle_log_size)
         self.logs: dict[tuple[str, str], list[LogLine]] = {}  # (pod uid, container) -> lines
         self.on_removed: Callable[[str], None] = lambda namespace: None
-        self._event_names: dict[tuple[str, str, str], str] = {}
+        # Which event counts a repeat, least recently used first: bounded as in
+        # client-go's event correlator (an LRU cache of 4096 entries).
+        self._event_names: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._last_ns = 0
         self._attached: set[str] = set()  # uids of the pods whose volumes are mounted
 
@@ -145,11 +150,13 @@ class Lifecycle:
         # them in creation order, which keeps describe's stable sort chronological.
         dedupe = (str(meta.get("uid")), reason, message)
         with self._lock:
-            name = self._event_names.get(dedupe, "")
+            name = self._event_names.pop(dedupe, "")
             if not name:
                 self._last_ns = max(time.time_ns(), self._last_ns + 1)
                 name = f"{meta['name']}.{self._last_ns:x}"
-                self._event_names[dedupe] = name
+            self._event_names[dedupe] = name
+            if len(self._event_names) > EVENT_CACHE_SIZE:
+                self._event_names.popitem(last=False)
 
         def bump(ev: Obj) -> Obj:
             ev["count"] = int(ev.get("count", 1)) + 1
@@ -590,14 +597,15 @@ class Lifecycle:
         final = self.store.delete(PODS, ns, meta["name"])
         if final is not None:
             self._record(final, "Deleted")
-            for key in [k for k in self.logs if k[0] == meta.get("uid")]:
-                del self.logs[key]
             self.released(final)
             self.on_removed(ns)
 
     def released(self, pod: Obj) -> None:
-        """The pod is gone: its volumes are unmounted."""
+        """The pod is gone (at once or after its grace period): its volumes are unmounted
+        and its containers' logs dropped."""
         uid = str(pod["metadata"].get("uid", ""))
         with self._lock:
             self._attached.discard(uid)
+            for key in [k for k in self.logs if k[0] == uid]:
+                del self.logs[key]
         podfs.detach(uid)

@@ -34,6 +34,10 @@ class SimOptions:
     max_connections: int = 512
     event_ttl: float = 3600.0  # Events expire this long after their last change (--event-ttl)
     lifecycle_log_size: int = 10_000  # entries of /_sim/events kept (the oldest go first)
+    # The watch history is compacted like etcd's (kube-apiserver --etcd-compaction-interval):
+    # each time, what is older than the previous compaction goes; older resourceVersions
+    # then answer 410 Gone.
+    compaction_interval: float = 300.0
     # Resources (plurals) the simulated user may not create, answered 403 Forbidden as RBAC
     # would: to show how kubelesson reports a cluster where the learner lacks permissions.
     forbidden: tuple[str, ...] = ()

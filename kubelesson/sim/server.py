@@ -31,6 +31,7 @@ from kubelesson.sim import (
 from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.connections import ConnectionTable
 from kubelesson.sim.errors import ApiError
+from kubelesson.sim.housekeeping import Housekeeping
 from kubelesson.sim.resources import POD, ResourceType
 from kubelesson.sim.selectors import both, field_selector, label_selector
 from kubelesson.sim.store import Closed, Gone, Obj, Watcher
@@ -63,6 +64,8 @@ class SimHTTPServer(ThreadingHTTPServer):
         self.connections = ConnectionTable(max_connections=options.max_connections,
                                            header_timeout=options.header_timeout,
                                            idle_timeout=options.idle_timeout)
+        # Expiring events and compacting the watch history (on the lifecycle's timer thread).
+        self.housekeeping = Housekeeping(cluster.store, cluster.lifecycle.scheduler, options)
         self._conn_lock = threading.Lock()
         self.handler_threads: set[threading.Thread] = set()
         super().__init__(("127.0.0.1", port), Handler)

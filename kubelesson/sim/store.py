@@ -267,6 +267,14 @@ class Store:
 
         return stop
 
+    def compact(self, resource_version: int) -> None:
+        """Forget the watch history up to `resource_version`, as etcd's compaction does: a
+        watch from an older resourceVersion then gets 410 Gone (and the client lists again)."""
+        with self._lock:
+            while self._log and self._log[0].rv <= resource_version:
+                self._log.popleft()
+            self._floor = max(self._floor, resource_version)
+
     def drop_watcher(self, watcher: Watcher) -> None:
         with self._lock:
             self._watchers.discard(watcher)

@@ -86,7 +86,7 @@ def test_kubectl_gets_through_while_idle_connections_fill_the_cap(sim: SimHandle
         for sock in socks:
             sock.close()
     assert result.rc == 0, result.err
-    assert "kubelesson-sim-server-0" in result.out
+    assert "server-0" in result.out
 
 
 @pytest.mark.sim_options(header_timeout=1.0, idle_timeout=1.5)
@@ -151,3 +151,104 @@ def test_watch_and_port_forward_outlive_the_timeouts(sim: SimHandle, tmp_path: P
         for proc in (watch, forward):
             proc.terminate()
             proc.communicate(timeout=10)
+
+
+# --- (b) churn must leave nothing behind ------------------------------------------------
+
+
+def _footprint(sim: SimHandle) -> dict[str, int]:
+    """Everything the simulator keeps that grows with the objects it has seen."""
+    from kubelesson.sim.resources import RESOURCES
+
+    lifecycle = sim.cluster.lifecycle
+    counts = {rt.key: len(sim.store.list(rt.key)[0]) for rt in RESOURCES}
+    counts.update({
+        "watchers": sim.store.watcher_count(),
+        "watch history": len(sim.store._log),
+        "container logs": len(lifecycle.logs),
+        "timers": len(lifecycle.scheduler._heap),
+        "connections": len(sim._server.connections),
+    })
+    return counts
+
+
+def _pods_yaml(count: int) -> str:
+    return "".join(
+        f"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: churn-{i}\n  labels: {{app: churn}}\n"
+        f"spec:\n  containers:\n  - name: c\n    image: caddy:2\n" for i in range(count))
+
+
+def _until(what: str, check: object, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds}s: {what}")
+
+
+@pytest.mark.sim_options(event_ttl=1.0, lifecycle_log_size=300, compaction_interval=0.5)
+def test_pod_churn_returns_to_the_baseline(sim: SimHandle, tmp_path: Path) -> None:
+    """Three cycles of 500 pods created and deleted (gracefully, forced, with their
+    namespace): once the events have expired and the history is compacted, every count
+    is back where it started, and the lifecycle log keeps only its last entries."""
+    kubectl = Kubectl(VENV_KUBECTL, sim)
+    manifest = tmp_path / "pods.yaml"
+    manifest.write_text(_pods_yaml(500))
+    _until("idle", lambda: _footprint(sim)["connections"] == 0, 10)
+    time.sleep(1.5)  # the seed's history is compacted too
+    baseline = _footprint(sim)
+    for how in ("graceful", "forced", "namespace"):
+        ns = "churn" if how == "namespace" else "default"
+        if how == "namespace":
+            assert kubectl("create", "namespace", ns).rc == 0
+        created = kubectl("apply", "-n", ns, "-f", str(manifest), timeout=180)
+        assert created.rc == 0, created.err
+        _until("500 pods running", lambda: sum(  # noqa: B023
+            p.get("status", {}).get("phase") == "Running"
+            for p in sim.store.list("pods")[0]) == 500, 60)
+        if how == "graceful":
+            gone = kubectl("delete", "pods", "--all", "--wait=false", timeout=120)
+        elif how == "forced":
+            gone = kubectl("delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false",
+                           timeout=120)
+        else:
+            gone = kubectl("delete", "namespace", ns, "--wait=false", timeout=120)
+        assert gone.rc == 0, gone.err
+        _until("pods gone", lambda: not sim.store.list("pods")[0], 60)
+    assert len(sim.cluster.lifecycle.transitions_snapshot()) == 300
+    # Which event a repeat counts towards is cached like client-go's recorder does: bounded.
+    assert len(sim.cluster.lifecycle._event_names) <= 4096
+    deadline = time.monotonic() + 15
+    while (now := _footprint(sim)) != baseline and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {k: (baseline[k], v) for k, v in now.items() if v != baseline[k]} == {}
+
+
+@pytest.mark.sim_options(event_ttl=1.5)
+def test_events_expire_after_their_ttl(sim: SimHandle, tmp_path: Path) -> None:
+    kubectl = Kubectl(VENV_KUBECTL, sim)
+    assert kubectl("apply", "-f", str(pod_manifest(tmp_path))).rc == 0
+    assert kubectl("wait", "--for=condition=Ready", "pod/caddy", "--timeout=20s").rc == 0
+    assert "Started container caddy" in kubectl("get", "events").out
+    _until("events expired", lambda: not sim.store.list("events")[0], 6)
+    listed = kubectl("get", "events")
+    assert listed.rc == 0 and "No resources found" in listed.err
+    assert kubectl("get", "pod", "caddy").rc == 0  # only the events go
+
+
+@pytest.mark.sim_options(compaction_interval=0.3)
+def test_compacted_history_answers_410_gone(sim: SimHandle) -> None:
+    old = sim.store.resource_version
+    sim.store.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "later", "namespace": "default"}})
+    _until("compacted", lambda: sim.store.resource_version > old and not any(
+        e.rv <= old + 1 for e in sim.store._log), 5)
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
+    try:
+        conn.request("GET", f"/api/v1/configmaps?watch=1&resourceVersion={old}")
+        line = conn.getresponse().readline()
+    finally:
+        conn.close()
+    event = json.loads(line)
+    assert event["type"] == "ERROR" and event["object"]["code"] == 410
