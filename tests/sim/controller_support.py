@@ -3,9 +3,15 @@ pod change in the simulator's store (not a sample, as a polling `kubectl get` wo
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import re
+import signal
+import socket
+import subprocess
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,3 +176,93 @@ def short(messages: list[str]) -> list[str]:
         assert m, message
         out.append(" ".join(m.groups()))
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class Forward:
+    """A running `kubectl port-forward`; `ready()` waits for its first Forwarding line."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.out: list[str] = []
+        assert proc.stdout is not None
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream: Iterable[str]) -> None:
+        for line in stream:
+            self.out.append(line.rstrip("\n"))
+            self.lines.put(line)
+
+    def ready(self, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read() if self.proc.stderr else ""
+                    raise AssertionError(f"port-forward ended: {err}") from None
+                continue
+            if line.startswith("Forwarding from 127.0.0.1:"):
+                return line.rstrip("\n")
+        raise AssertionError(f"port-forward never got ready: {self.out}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def forwarding(proc: subprocess.Popen[str]) -> Iterator[Forward]:
+    forward = Forward(proc)
+    try:
+        yield forward
+    finally:
+        forward.stop()
+
+
+def _resp_end(data: bytes, pos: int = 0) -> int | None:
+    """Where the RESP value starting at `pos` ends, None while it is incomplete."""
+    line_end = data.find(b"\r\n", pos)
+    if line_end < 0:
+        return None
+    kind, head = data[pos:pos + 1], data[pos + 1:line_end]
+    if kind in (b"+", b"-", b":"):
+        return line_end + 2
+    if kind == b"$":
+        size = int(head)
+        end = line_end + 2 + max(size, 0) + (2 if size >= 0 else 0)
+        return end if len(data) >= end else None
+    at: int | None = line_end + 2
+    for _ in range(max(int(head), 0)):
+        assert at is not None
+        at = _resp_end(data, at)
+        if at is None:
+            return None
+    return at
+
+
+def resp(port: int, *words: str) -> bytes:
+    """One Redis command over RESP, as redis-cli sends it; the raw reply."""
+    command = b"*%d\r\n" % len(words) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(w.encode()), w.encode()) for w in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(command)
+        reply = b""
+        while _resp_end(reply) is None:
+            chunk = sock.recv(4096)
+            assert chunk, reply
+            reply += chunk
+    return reply

@@ -297,3 +297,23 @@ def test_wide_tables_follow_the_apiserver(kubectl137: Kubectl, tmp_path: Path) -
                                       f"app=caddy,pod-template-hash={hash_}"]
     everything = kubectl("get", "all").out
     assert "deployment.apps/caddy" in everything and f"replicaset.apps/caddy-{hash_}" in everything
+
+
+def test_create_deployment_sends_protobuf(both: Kubectl) -> None:
+    """`kubectl create deployment` posts a protobuf body, which the simulator decodes."""
+    kubectl = both
+    made = kubectl("create", "deployment", "web", "--image=caddy:2", "--replicas=2",
+                   "--port=80")
+    assert (made.rc, made.out, made.err) == (0, "deployment.apps/web created\n", "")
+    assert kubectl("rollout", "status", "deployment/web", "--timeout=20s").rc == 0
+    d = json.loads(kubectl("get", "deployment", "web", "-o", "json").out)
+    assert d["metadata"]["labels"] == {"app": "web"}
+    assert d["spec"]["replicas"] == 2 and d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    container = d["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"], container["ports"]) == (
+        "caddy", "caddy:2", [{"containerPort": 80, "protocol": "TCP"}])
+    assert d["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": "25%"}
+    command = kubectl("create", "deployment", "sleeper", "--image=busybox", "--", "sleep", "1d")
+    assert command.rc == 0, command.err
+    sleeper = json.loads(kubectl("get", "deployment", "sleeper", "-o", "json").out)
+    assert sleeper["spec"]["template"]["spec"]["containers"][0]["command"] == ["sleep", "1d"]
