@@ -32,7 +32,8 @@ TIMED_OUT = 124  # the exit status timeout(1) uses; shown as "[exit 124]" in a t
 PASSTHROUGH = ("PATH", "HOME", "USER", "TMPDIR", "KUBECACHEDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
                "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 PASSTHROUGH_PREFIXES = ("KUBECTL_", "KUBE_FEATURE_", "AWS_", "CLOUDSDK_", "GOOGLE_", "AZURE_")
-FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+# KUBERC=off: a learner's ~/.kube/kuberc (kubectl 1.33+) could add default flags, even a namespace.
+FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "KUBERC": "off"}
 
 
 @dataclass(frozen=True)

