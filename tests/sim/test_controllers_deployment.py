@@ -317,3 +317,32 @@ def test_create_deployment_sends_protobuf(both: Kubectl) -> None:
     assert command.rc == 0, command.err
     sleeper = json.loads(kubectl("get", "deployment", "sleeper", "-o", "json").out)
     assert sleeper["spec"]["template"]["spec"]["containers"][0]["command"] == ["sleep", "1d"]
+
+
+def test_a_missing_tag_stalls_with_the_old_pods_serving(kubectl137: Kubectl,
+                                                        tmp_path: Path) -> None:
+    """maxUnavailable 0 keeps the three old pods; after progressDeadlineSeconds the
+    Progressing condition turns False and `rollout status` gives up."""
+    kubectl = kubectl137
+    _apply_and_wait(kubectl, deployment(tmp_path))
+    old = _rs(kubectl)
+    broken = deployment(tmp_path, image="caddy:2.77", name="typo.yaml")
+    broken.write_text(broken.read_text().replace("spec:\n  replicas: 3",
+                                                 "spec:\n  progressDeadlineSeconds: 2\n"
+                                                 "  replicas: 3"))
+    assert kubectl("apply", "-f", str(broken)).rc == 0
+    stalled = kubectl("rollout", "status", "deployment/caddy", "--timeout=20s")
+    assert stalled.rc == 1
+    assert stalled.err == 'error: deployment "caddy" exceeded its progress deadline\n'
+    replicasets = {r[0]: r[1:4] for r in rows(kubectl("get", "rs").out)}
+    new = next(n for n in replicasets if n != old)
+    assert replicasets == {old: ["3", "3", "3"], new: ["1", "1", "0"]}
+    pods = rows(kubectl("get", "pods").out)
+    assert sorted(p[2] for p in pods if p[0].startswith(old)) == ["Running"] * 3
+    assert [p[2] for p in pods if p[0].startswith(new)][0] in ("ErrImagePull",
+                                                                 "ImagePullBackOff")
+    d = json.loads(kubectl("get", "deployment", "caddy", "-o", "json").out)
+    progressing = next(c for c in d["status"]["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+        "False", "ProgressDeadlineExceeded", f'ReplicaSet "{new}" has timed out progressing.')
+    assert rows(kubectl("get", "deployments").out)[0][1:4] == ["3/3", "1", "3"]

@@ -15,7 +15,9 @@ A dependent with another live owner only loses the reference to the one that wen
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from kubelesson.sim import timeutil
 from kubelesson.sim.controllers.base import Controller, Key, is_terminating
@@ -23,11 +25,13 @@ from kubelesson.sim.errors import ApiError
 from kubelesson.sim.resources import NAMESPACE, POD, RESOURCES, ResourceType, by_kind
 from kubelesson.sim.store import Obj, WatchEvent
 
+if TYPE_CHECKING:
+    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.controllers.base import Manager
+
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 _BY_KEY = {rt.key: rt for rt in RESOURCES}
-# Events never own anything; their deletions need no search for dependents.
-_NO_DEPENDENTS = ("events",)
 
 
 def _token(resource: str, name: str) -> str:
@@ -38,12 +42,40 @@ class GarbageCollector(Controller):
     name = "garbagecollector"
     component = "garbage-collector"
 
+    def __init__(self, cluster: Cluster, manager: Manager) -> None:
+        super().__init__(cluster, manager)
+        # The dependency graph, kept from the change notifications as the real collector's
+        # graph builder keeps it: owner uid -> the (resource, namespace, name) that name it.
+        self._lock = threading.Lock()
+        self._dependents_of: dict[str, set[tuple[str, str, str]]] = {}
+        self._owners_of: dict[tuple[str, str, str], frozenset[str]] = {}
+
+    def _index(self, event: WatchEvent) -> None:
+        meta = event.object.get("metadata") or {}
+        key = (event.resource, event.namespace, str(meta.get("name", "")))
+        owners = frozenset() if event.type == "DELETED" else frozenset(
+            str(r.get("uid")) for r in meta.get("ownerReferences") or [])
+        with self._lock:
+            for uid in self._owners_of.get(key, frozenset()) - owners:
+                self._dependents_of.get(uid, set()).discard(key)
+                if not self._dependents_of.get(uid, True):
+                    del self._dependents_of[uid]
+            for uid in owners:
+                self._dependents_of.setdefault(uid, set()).add(key)
+            if owners:
+                self._owners_of[key] = owners
+            else:
+                self._owners_of.pop(key, None)
+
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         meta = event.object.get("metadata") or {}
         if not meta.get("name"):
             return
+        self._index(event)
         if event.type == "DELETED":
-            if event.resource not in _NO_DEPENDENTS and meta.get("uid"):
+            with self._lock:
+                has_dependents = str(meta.get("uid")) in self._dependents_of
+            if has_dependents:
                 yield (event.namespace, f"gone:{meta['uid']}")
             for ref in meta.get("ownerReferences") or []:  # an owner may wait for it
                 owner_rt = by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
@@ -123,13 +155,15 @@ class GarbageCollector(Controller):
         return None
 
     def _dependents(self, namespace: str, uid: str) -> list[tuple[ResourceType, Obj]]:
+        with self._lock:
+            keys = sorted(self._dependents_of.get(uid, set()))
         found = []
-        for rt in RESOURCES:
-            if not rt.namespaced or rt.key == "events":
-                continue
-            for obj in self.store.list(rt.key, namespace)[0]:
-                if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
-                    found.append((rt, obj))
+        for resource, ns, name in keys:
+            rt = _BY_KEY.get(resource)
+            obj = self.store.get(resource, ns, name)
+            if rt is not None and obj is not None and any(
+                    r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
+                found.append((rt, obj))
         return found
 
     def _owner(self, ref: Obj, namespace: str) -> Obj | None:
