@@ -42,12 +42,20 @@ def _set_lang(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return _state["lang"]
 
 
+def _course_folder(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    from kubelesson.lesson import course_folder
+
+    return course_folder(value)
+
+
 def common(func: F) -> F:
     """--root and --lang, accepted by every command."""
     func = click.option("--lang", type=click.Choice(["ja", "en"]), callback=_set_lang, is_eager=True,
                         help="Language of messages (default: from LANG/LC_ALL).")(func)
-    func = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-                        show_default=True, help="Course folder holding transcripts/ and examples/.")(func)
+    func = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        callback=_course_folder,
+                        help="Course folder holding transcripts/ and examples/ (default: this folder if it "
+                             "has transcripts/, else the course installed with kubelesson).")(func)
     return func
 
 

@@ -104,6 +104,39 @@ def lessons_dir(root: Path) -> Path:
     return root / "transcripts"
 
 
+# --- where the course is (installed with kubelesson, or the current folder) ------------
+
+
+def packaged_course() -> Path | None:
+    """The course that comes with kubelesson: ``kubelesson/course/`` of an installed wheel
+    (the repository's transcripts/ and examples/, copied there at build time by setup.py),
+    or the checkout itself for a development install. It must be a real folder: lessons
+    run their commands there (``kubectl apply -f ./examples/...``). None without one."""
+    from importlib import resources
+
+    package = resources.files("kubelesson")
+    if not isinstance(package, Path):  # imported from a zip: no folder to run commands in
+        return None
+    installed, checkout = package / "course", package.parent
+    if lessons_dir(installed).is_dir():
+        return installed
+    if lessons_dir(checkout).is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    return None
+
+
+def course_folder(root: Path | None) -> Path:
+    """The course folder a command works on: ``--root`` when given (discover says when it
+    holds no lessons); else the current folder when it holds transcripts/; else the course
+    that comes with kubelesson, so a learner can run ``kubelesson check 3`` anywhere."""
+    if root is not None:
+        return root
+    here = Path(".")
+    if lessons_dir(here).is_dir():
+        return here
+    return packaged_course() or here
+
+
 def discover(root: Path) -> dict[int, Path]:
     """Lesson number -> file, for every ``transcripts/N.yaml`` under ``root``."""
     folder = lessons_dir(root)
