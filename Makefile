@@ -6,6 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_STATE := .demo/sim
 PYTEST_ARGS ?=
+# Test processes side by side (pytest-xdist), each file's tests in one of them, so a
+# module's fixtures are built once and its tests keep their order. PYTEST_JOBS=0 runs
+# everything in one process; PYTEST_ARGS comes last and can override any of this.
+PYTEST_JOBS ?= 2
 
 .PHONY: install demo test bench lint clean
 
@@ -30,14 +34,15 @@ demo: install
 	kubelesson check 3 --context kubelesson-sim
 
 test: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench.py
 
 lint: install
-	$(BIN)/ruff check kubelesson tests benchmarks
+	$(BIN)/ruff check kubelesson tests benchmarks setup.py
 	$(BIN)/mypy
+	$(BIN)/actionlint .github/workflows/*.yml
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
