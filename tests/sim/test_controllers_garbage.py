@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.sim.conftest import Kubectl
-from tests.sim.controller_support import deployment, rows, wait_for
+from tests.sim.controller_support import deployment, rows, statefulset, wait_for
 
 
 def _ready(kubectl: Kubectl, tmp_path: Path) -> None:
@@ -106,3 +106,23 @@ def test_a_dependent_with_another_live_owner_stays(kubectl137: Kubectl,
     assert kubectl("delete", "configmap", "second").rc == 0
     wait_for(lambda: kubectl.sim.store.get("secrets", "default", "shared") is None,
              what="the secret to go with its last owner")
+
+
+def test_deleting_the_namespace_leaves_nothing_behind(kubectl137: Kubectl,
+                                                      tmp_path: Path) -> None:
+    """kubelesson runs a lesson in its own namespace and deletes it afterwards: the
+    controllers must neither block that nor leave objects behind."""
+    kubectl = kubectl137
+    assert kubectl("create", "namespace", "sandbox").rc == 0
+    assert kubectl("apply", "-n", "sandbox", "-f", str(deployment(tmp_path))).rc == 0
+    waited = kubectl("wait", "-n", "sandbox", "--for=condition=Available", "deployment/caddy",
+                     "--timeout=20s")
+    assert waited.out == "deployment.apps/caddy condition met\n", waited.err
+    assert kubectl("apply", "-n", "sandbox", "-f", str(statefulset(tmp_path))).rc == 0
+    ready = kubectl("wait", "-n", "sandbox", "--for=jsonpath={.status.readyReplicas}=1",
+                    "statefulset/redis", "--timeout=20s")
+    assert ready.out == "statefulset.apps/redis condition met\n", ready.err
+    deleted = kubectl("delete", "namespace", "sandbox", "--timeout=30s")
+    assert deleted.rc == 0, deleted.err
+    assert kubectl.sim.store.get("namespaces", "", "sandbox") is None
+    assert kubectl.sim.store.count("sandbox") == 0
