@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email.message
 import fnmatch
+import http.client
+import ipaddress
 import re
 import shlex
 import shutil
@@ -18,10 +21,11 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 from kubelesson import __version__, interrupts, podstate
 from kubelesson.errors import ClusterUnreachable
@@ -281,14 +285,21 @@ class Runner:
         return tuple(entries), probe
 
     def probe(self, probe: Probe) -> ProbeOutcome:
+        """GET the probe's page through the forwarded port. A probe never leaves this machine:
+        no proxy, and a redirect is followed only to a loopback address, judged from the URL
+        alone, so a redirect to a remote name is not even looked up."""
         url = with_port(probe.url, self.ports)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+        if not _on_loopback(url):
+            return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _LoopbackRedirects())
         try:
             with opener.open(url, timeout=probe.timeout) as response:
                 body = response.read(1 << 20).decode("utf-8", "replace")
                 rejected = bool(probe.reject) and probe.reject in body
                 ok = probe.expect in body and not rejected
                 return ProbeOutcome(probe, url, ok, f"HTTP {response.status}: {_excerpt(body)}", rejected)
+        except _Refused as exc:
+            return ProbeOutcome(probe, url, False, f"HTTP {exc.code} -> {exc.location}: {_OFF_LOOPBACK}")
         except urllib.error.HTTPError as exc:
             return ProbeOutcome(probe, url, False, f"HTTP {exc.code}")
         except (urllib.error.URLError, OSError) as exc:
@@ -354,6 +365,50 @@ def _excerpt(body: str) -> str:
     title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
     text = title.group(1) if title else body
     return " ".join(text.split())[:80]
+
+
+# --- the probe stays on this machine (Runner.probe) -------------------------------------
+
+_OFF_LOOPBACK = "not followed (not on this machine)"
+
+
+def _on_loopback(url: str) -> bool:
+    """Is ``url`` an http(s) URL on this machine: ``localhost``, 127.0.0.0/8 or ::1?
+    Decided from the text, without a name lookup."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name other than localhost: it would need a lookup, which we refuse
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+class _Refused(urllib.error.HTTPError):
+    """A redirect off this machine, not followed."""
+
+    def __init__(self, url: str, code: int, location: str) -> None:
+        super().__init__(url, code, _OFF_LOOPBACK, email.message.Message(), None)
+        self.location = location
+
+
+class _LoopbackRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib does, but only to loopback URLs."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
+        if not _on_loopback(newurl):
+            raise _Refused(req.full_url, code, newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 # --- the whole lesson ------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""The HTTP probe (runner.Runner.probe) stays on this machine: it follows a redirect to
+another loopback page, refuses one to any other address, and a redirect to a remote name
+is refused without a name lookup. A real HTTP server on 127.0.0.1 answers."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelesson.kubectl import Kubectl
+from kubelesson.lesson import Probe
+from kubelesson.runner import Runner, Silent
+from tests.conftest import kubectl_binary
+
+PAGE = b"<html><head><title>Caddy works!</title></head><body>Caddy works!</body></html>"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    # path -> where it redirects ({port} is the server's own port)
+    redirects = {
+        "/moved": "/",
+        "/other-loopback": "http://127.0.0.1:{port}/",
+        "/remote-name": "http://caddy.kubelesson-redirect-test.example/",
+        "/remote-address": "http://192.0.2.10/",
+        "/ipv4-mapped": "http://[::ffff:192.0.2.10]/",
+        "/file": "file:///etc/passwd",
+    }
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        target = self.redirects.get(self.path)
+        if target is not None:
+            self.send_response(302)
+            self.send_header("Location", target.format(port=self.server.server_address[1]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Runner:
+    return Runner(Kubectl(kubectl_binary(), {}, tmp_path), progress=Silent())
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The host names anything in this process asks the resolver for (a spy, it still resolves)."""
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def spy(host: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(str(host))
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", spy)
+    return asked
+
+
+def probe(runner: Runner, port: int, path: str) -> tuple[bool, str]:
+    outcome = runner.probe(Probe(url=f"http://localhost:{port}{path}", expect="Caddy works!", timeout=5))
+    return outcome.ok, outcome.detail
+
+
+def test_a_redirect_on_this_machine_is_followed(runner: Runner, server: int) -> None:
+    assert probe(runner, server, "/moved") == (True, "HTTP 200: Caddy works!")
+    assert probe(runner, server, "/other-loopback") == (True, "HTTP 200: Caddy works!")
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/remote-name", "http://caddy.kubelesson-redirect-test.example/"),
+        ("/remote-address", "http://192.0.2.10/"),
+        ("/ipv4-mapped", "http://[::ffff:192.0.2.10]/"),
+    ],
+)
+def test_a_redirect_off_this_machine_is_refused(runner: Runner, server: int, lookups: list[str], path: str,
+                                                location: str) -> None:
+    ok, detail = probe(runner, server, path)
+    assert not ok
+    assert detail == f"HTTP 302 -> {location}: not followed (not on this machine)"
+    # Only the probe's own address was looked up: never the name it was sent to.
+    assert set(lookups) <= {"localhost"}, lookups
+
+
+def test_a_redirect_to_another_scheme_is_refused(runner: Runner, server: int) -> None:
+    assert probe(runner, server, "/file") == (False, "HTTP 302")  # urllib's own refusal
+
+
+def test_a_probe_url_off_this_machine_is_not_fetched(runner: Runner, lookups: list[str]) -> None:
+    outcome = runner.probe(Probe(url="http://caddy.kubelesson-redirect-test.example:8000/", expect="x"))
+    assert not outcome.ok and "not on this machine" in outcome.detail
+    assert lookups == []
