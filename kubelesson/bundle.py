@@ -2,18 +2,18 @@
 
 It holds what is needed to understand a failed check — the raw transcript, the normalized
 diff, versions, and what the cluster said about the lesson's objects — and nothing
-secret: no kubeconfig, tokens or certificates (kubectl's describe and events hold none).
+secret: no kubeconfig, tokens or certificates (kubectl's describe and events hold none,
+and whatever a lesson itself printed goes through :mod:`kubelesson.redact`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubelesson import __version__, lesson, transcript
+from kubelesson import __version__, lesson, redact, transcript
 from kubelesson.kubectl import Kubectl
 
 if TYPE_CHECKING:
@@ -41,31 +41,6 @@ def diagnostics(kubectl: Kubectl, found: lesson.Lesson) -> str:
     return "".join(parts)
 
 
-# Belt and braces: nothing kubelesson puts in a bundle should hold a secret, but a lesson's
-# own output (a `kubectl config view --raw`, a describe of a Secret) could. These shapes
-# are blanked whatever section they turn up in.
-_SECRETS = (
-    # kubeconfig / YAML fields that carry credentials
-    re.compile(
-        r"(?im)^(\s*-?\s*(?:token|client-key-data|client-certificate-data|password|"
-        r"id-token|refresh-token|access-token)\s*:\s*)\S.*$"
-    ),
-    re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)\S+"),
-    re.compile(r"(?i)(--token[= ])\S+"),
-)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
-_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
-REDACTED = "<redacted>"
-
-
-def redact(text: str) -> str:
-    """The text with anything that looks like a credential replaced by ``<redacted>``."""
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _PEM.sub(REDACTED, text)
-    return _JWT.sub(REDACTED, text)
-
-
 def render(checked: Checked) -> str:
     run = checked.run
     diffs = [step.diff for step in checked.comparison.steps if step.diff]
@@ -83,7 +58,7 @@ def render(checked: Checked) -> str:
         "## Cluster state",
         checked.diagnostics or "(not collected)",
     ]
-    return redact("\n".join(sections))
+    return redact.text("\n".join(sections))
 
 
 def write(checked: Checked, path: Path | None) -> Path:

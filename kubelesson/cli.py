@@ -6,6 +6,10 @@ Heavy modules are imported inside the commands so that ``kubelesson --help`` and
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import gettext
+import os
 import sys
 import tempfile
 import traceback
@@ -16,8 +20,15 @@ from typing import Any, TypeVar
 import click
 
 from kubelesson import __version__, interrupts
-from kubelesson.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_PASS, KubelessonError
-from kubelesson.messages import language, say
+from kubelesson.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_MISMATCH,
+    EXIT_PASS,
+    EXIT_USAGE,
+    KubelessonError,
+)
+from kubelesson.messages import MESSAGES, language, say
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = {"lang": "en"}
@@ -108,12 +119,16 @@ def list_cmd(root: Path, lang: str) -> int:
 @common
 def show(number: int, root: Path, lang: str) -> int:
     """Show the steps of lesson NUMBER."""
-    from kubelesson import lesson
+    from kubelesson import lesson, report
 
     found = lesson.load_number(root, number)
     click.echo(say(lang, "report.lesson", number=found.number, title=found.title_in(lang)))
-    for index, step in enumerate(found.steps, 1):
+    # Numbered as `check` reports them: a probe is a line of its own, after its step.
+    for index, step, command in report.plan(found):
         extra = []
+        if command != step.run:
+            click.echo(f"  {index}. {command}   ({say(lang, 'show.probe', step=index - 1)})")
+            continue
         if step.kind == "yourself":
             extra.append(say(lang, "show.own_step"))
         if step.kind == "host":
@@ -122,8 +137,6 @@ def show(number: int, root: Path, lang: str) -> int:
             extra.append(f"wait {step.wait.condition} {step.wait.target}")
         if step.background:
             extra.append("background")
-        if step.probe:
-            extra.append(f"probe {step.probe.url} '{step.probe.expect}'")
         suffix = f"   ({'; '.join(extra)})" if extra else ""
         click.echo(f"  {index}. {step.run}{suffix}")
     return EXIT_PASS
@@ -159,14 +172,14 @@ def check(number: int | None, all_lessons: bool, jobs: int, as_json: bool, junit
     from kubelesson import lesson, report
 
     if (number is None) == (not all_lessons):
-        raise click.UsageError("give a lesson NUMBER or --all")
+        raise click.UsageError(say(lang, "error.need_lesson"))
     for path in (junit, bundle):
         if path:
             lesson.ensure_writable(path)
     options = _options(root, **kw)
     results = _run_checks(options, number, jobs=jobs, lang=lang, quiet=as_json)
     reports = [report.build(r.lesson, r.comparison, r.run, lang) for r in results]
-    _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons)
+    _emit(reports, lang, as_json=as_json, junit=junit, with_header=all_lessons, wrapped=all_lessons)
     if save:
         _save_transcripts(save, results)
     _tell_about_sandboxes(results, lang, keep=options.keep, quiet=as_json)
@@ -214,11 +227,12 @@ def _numbered(path: Path, number: int) -> Path:
 
 
 def _save_transcripts(folder: Path, results: list[Any]) -> None:
-    from kubelesson import lesson, transcript
+    from kubelesson import lesson, redact, transcript
 
     folder.mkdir(parents=True, exist_ok=True)
     for result in results:
-        lesson.write_atomically(folder / f"{result.lesson.number}.txt", transcript.render(result.run.transcript))
+        text = redact.text(transcript.render(result.run.transcript))
+        lesson.write_atomically(folder / f"{result.lesson.number}.txt", text)
 
 
 def _title(root: Path, number: int, lang: str) -> str:
@@ -227,11 +241,12 @@ def _title(root: Path, number: int, lang: str) -> str:
     return lesson.load_number(root, number).title_in(lang)
 
 
-def _emit(reports: list[Any], lang: str, *, as_json: bool, junit: Path | None, with_header: bool) -> None:
+def _emit(reports: list[Any], lang: str, *, as_json: bool, junit: Path | None, with_header: bool,
+          wrapped: bool = False) -> None:
     from kubelesson import lesson, report
 
     if as_json:
-        click.echo(report.as_json(reports, lang))
+        click.echo(report.as_json(reports, lang, wrapped=wrapped))
     else:
         colour = report.use_colour(sys.stdout)
         for item in reports:
@@ -251,7 +266,7 @@ def _emit(reports: list[Any], lang: str, *, as_json: bool, junit: Path | None, w
 @common
 def record(number: int, output: Path | None, update: bool, root: Path, lang: str, **kw: Any) -> int:
     """Run lesson NUMBER and print its raw transcript (or update its golden)."""
-    from kubelesson import core, lesson, report, transcript
+    from kubelesson import core, lesson, redact, report, transcript
 
     if output:
         lesson.ensure_writable(output)
@@ -261,7 +276,7 @@ def record(number: int, output: Path | None, update: bool, root: Path, lang: str
                                              on_target=_announce(lang, quiet=not update and output is None))
     finally:
         progress.clear()
-    text = transcript.render(result.transcript)
+    text = redact.text(transcript.render(result.transcript))
     if output:
         lesson.write_atomically(output, text)
     elif not update:
@@ -298,17 +313,17 @@ def diff(number: int, file: Path, as_json: bool, junit: Path | None, root: Path,
 @common
 def normalize_cmd(file: Path | None, explain: bool, root: Path, lang: str) -> int:
     """Print the normalized form of a transcript (stdin when no FILE)."""
-    from kubelesson import core, runner, transcript
+    from kubelesson import core, redact, runner, transcript
     from kubelesson.normalize import explain as explain_changes
 
     stdin_text = None if file else sys.stdin.read()
     raw = core.read_transcript(file, stdin_text)
     ctx = runner.context_from_header(raw.header)
     result, changes = explain_changes(raw, ctx)
-    click.echo(transcript.render(core.without_header(result)), nl=False)
+    click.echo(redact.text(transcript.render(core.without_header(result))), nl=False)
     if explain:
         for change in changes:
-            click.echo(f"[{change.rule}] {change.before!r} -> {change.after!r}", err=True)
+            click.echo(redact.text(f"[{change.rule}] {change.before!r} -> {change.after!r}"), err=True)
     return EXIT_PASS
 
 
@@ -318,6 +333,7 @@ def normalize_cmd(file: Path | None, explain: bool, root: Path, lang: str) -> in
 def doctor(root: Path, lang: str, **kw: Any) -> int:
     """Check kubectl, the context, the cluster, permissions and ports before a lesson."""
     from kubelesson import doctor as checks
+    from kubelesson import redact
 
     failed = 0
     colour = sys.stdout.isatty()
@@ -325,7 +341,7 @@ def doctor(root: Path, lang: str, **kw: Any) -> int:
         mark = "✓" if finding.ok else "✗"
         if colour:
             mark = click.style(mark, fg="green" if finding.ok else "red")
-        click.echo(f"{mark} {say(lang, finding.key, **finding.params)}")
+        click.echo(f"{mark} {redact.text(say(lang, finding.key, **finding.params))}")
         failed += not finding.ok
     click.echo(say(lang, "doctor.failed", count=failed) if failed else say(lang, "doctor.ok"))
     return 2 if failed else EXIT_PASS
@@ -340,14 +356,48 @@ def _crash_log() -> str:
         return handle.name
 
 
+def _click_text(message: str) -> str:
+    """click's own words in the language of the messages (gettext's job, done here)."""
+    forms = MESSAGES.get("click:" + message)
+    return forms.get(_state["lang"], message) if forms else message
+
+
+def _click_ntext(singular: str, plural: str, count: int) -> str:
+    return _click_text(singular if count == 1 else plural)
+
+
+def _translate_click() -> None:
+    """click looks its usage errors and --help headings up through gettext, under the
+    names its modules imported, at the moment it shows them: answer there."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("click.") and module is not None:
+            if getattr(module, "_", None) is gettext.gettext:
+                module._ = _click_text  # type: ignore[attr-defined]
+            if getattr(module, "ngettext", None) is gettext.ngettext:
+                module.ngettext = _click_ntext  # type: ignore[attr-defined]
+
+
+# An output that cannot be written (a full disk, /dev/full, a vanished network drive) is
+# the environment's problem, not a bug.
+_OUTPUT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so what is still buffered for it cannot fail at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every foreseeable problem becomes one line and a documented exit code."""
     lang = language()
     _state["lang"] = lang
+    _translate_click()
     try:
         with interrupts.handled():
             code = cli.main(args=argv, prog_name="kubelesson", standalone_mode=False)
             interrupts.check()  # a signal during the final cleanup still means exit 130
+            sys.stdout.flush()  # here, where a full disk is one line, not at exit
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
@@ -357,11 +407,18 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"kubelesson: {say(_state['lang'], 'error.interrupted', signal='SIGINT')}", err=True)
         code = EXIT_INTERRUPTED
     except KubelessonError as exc:
-        click.echo(f"kubelesson: {say(_state['lang'], exc.key, **exc.params)}", err=True)
+        from kubelesson import redact  # an error may quote a server URL with its password
+
+        click.echo(f"kubelesson: {redact.text(say(_state['lang'], exc.key, **exc.params))}", err=True)
         code = exc.exit_code
     except BrokenPipeError:
         code = EXIT_PASS
     except Exception as exc:  # a bug: say so in one line, keep the traceback in a file
+        if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRORS:
+            _drop_stdout()
+            why = os.strerror(exc.errno)
+            click.echo(f"kubelesson: {say(_state['lang'], 'error.output_failed', why=why)}", err=True)
+            sys.exit(EXIT_USAGE)
         log = _crash_log()
         click.echo(f"kubelesson: {say(_state['lang'], 'error.internal', what=type(exc).__name__, log=log)}",
                    err=True)

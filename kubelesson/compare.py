@@ -12,7 +12,11 @@ Two ways to line the entries up:
   is Running). Exit codes are not compared (a pasted terminal does not show them), a
   trailing ``^C`` line is ignored, and a lesson step that is not a kubectl command (the
   ``curl`` probe that stands for opening the page in a browser) is only checked when the
-  learner ran it.
+  learner ran it. A command put in the background (``kubectl port-forward ... &``) is the
+  same step; the shell's job lines (``[1] 4242``) are not its output, and what it printed
+  where the shell drew the next prompt is. A kubectl command that is no step of the lesson
+  (``kubectl describe pod caddy`` while looking around) is reported ``extra``, numbered
+  after the lesson's steps; it does not fail the session.
 
 Each failing step carries a ``reason`` code that the report layer turns into a hint:
 ``command-differs``, ``exit-differs``, ``still-starting`` (only Pending/ContainerCreating
@@ -63,6 +67,7 @@ class StepResult:
 class Comparison:
     steps: tuple[StepResult, ...]
     passed: bool
+    session: bool = False  # a learner's session: its extra commands do not fail it
 
     @property
     def counts(self) -> dict[str, int]:
@@ -194,6 +199,49 @@ def _is_probe(entry: Entry) -> bool:
     return not entry.command.startswith("kubectl ")
 
 
+# Job control: "[1] 4242" when a command goes to the background, "[1]+  Done  ..." (bash)
+# or "[1]  + 4242 terminated  ..." (zsh) when it ends.
+_JOB = re.compile(
+    r"\[\d+\][ \t]*[-+]?[ \t]+(?:\d+\b.*|(?:Done|Exit \d+|Terminated|Killed|Stopped|Running|Hangup|Interrupt)\b.*)"
+)
+# What a backgrounded port-forward prints; it may land where the shell drew a prompt.
+_BACKGROUND_OUTPUT = re.compile(r"(?:Forwarding from |Handling connection for )")
+
+
+def _background(command: str) -> str | None:
+    """``command`` without a trailing ``&`` if it was put in the background, else None."""
+    if command.endswith("&") and not command.endswith("&&"):
+        return command[:-1].rstrip()
+    return None
+
+
+def _foreground(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """The session with each backgrounded command as if it had run in the foreground."""
+    if not any(_background(entry.command) for entry in entries):
+        return entries
+    out: list[Entry] = []
+    running: int | None = None  # position in ``out`` of the command in the background
+    for entry in entries:
+        if running is not None and _BACKGROUND_OUTPUT.match(entry.command):
+            # Printed where the shell had just drawn a prompt: that command's output.
+            before = out[running]
+            lines = [line for line in (before.output, entry.command, entry.output) if line]
+            out[running] = Entry(before.command, "\n".join(lines), before.exit_code)
+            continue
+        lines = [line for line in entry.output.split("\n") if not _JOB.fullmatch(line.strip())]
+        if running is not None:
+            moved = [line for line in lines if _BACKGROUND_OUTPUT.match(line)]
+            if moved:
+                before = out[running]
+                out[running] = Entry(before.command, "\n".join([before.output, *moved]).strip("\n"), before.exit_code)
+                lines = [line for line in lines if not _BACKGROUND_OUTPUT.match(line)]
+        command = _background(entry.command)
+        if command is not None:
+            running = len(out)
+        out.append(Entry(command or entry.command, "\n".join(lines), entry.exit_code))
+    return tuple(out)
+
+
 def _without_interrupt(entry: Entry) -> Entry:
     lines = entry.output.split("\n")
     # zsh marks an output cut short without a newline with "%": "^C%" is the same Ctrl-C.
@@ -218,11 +266,13 @@ def _window(keys: list[str], start: int, key: str, following: str | None, later:
 def compare_session(golden: Transcript, session: Transcript, ctx: norm.Context = norm.NO_CONTEXT) -> Comparison:
     """Compare a learner's terminal session with the golden, aligning steps by command."""
     expected = norm.normalize(golden).entries
-    raw = tuple(_without_interrupt(entry) for entry in session.entries)
+    raw = tuple(_without_interrupt(entry) for entry in _foreground(session.entries))
     got = norm.normalize(Transcript(raw), ctx).entries
     keys = [session_key(entry.command) for entry in got]
     golden_keys = [session_key(entry.command) for entry in expected]
-    steps: list[StepResult] = []
+    # Where each result sits in the session, so extra commands show where they were typed.
+    placed: list[tuple[float, StepResult]] = []
+    used: set[int] = set()
     cursor = 0
     for j, step in enumerate(expected):
         key = golden_keys[j]
@@ -235,11 +285,29 @@ def compare_session(golden: Transcript, session: Transcript, ctx: norm.Context =
             attempts = attempts[:1]
         if not attempts:
             if not _is_probe(step):
-                steps.append(_missing(j + 1, step))
+                placed.append((cursor - 0.5, _missing(j + 1, step)))
             continue
         cursor = attempts[-1] + 1
+        used.update(attempts)
         chosen = next((k for k in attempts if got[k].output == step.output), attempts[-1])
         # The learner typed the command their way; the lesson's spelling is the one shown.
         actual = Entry(step.command, got[chosen].output, got[chosen].exit_code)
-        steps.append(_result(j + 1, step, actual, raw[chosen], exit_codes=False))
-    return Comparison(tuple(steps), all(step.verdict == "pass" for step in steps))
+        placed.append((attempts[-1], _result(j + 1, step, actual, raw[chosen], exit_codes=False)))
+    placed += _session_extras(got, raw, keys, set(golden_keys) | {keys[k] for k in used}, len(expected))
+    steps = tuple(result for _, result in sorted(placed, key=lambda item: item[0]))
+    passed = all(step.verdict == "pass" for step in steps if step.verdict != "extra")
+    return Comparison(steps, passed, session=True)
+
+
+def _session_extras(got: tuple[Entry, ...], raw: tuple[Entry, ...], keys: list[str], lesson_keys: set[str],
+                    count: int) -> list[tuple[float, StepResult]]:
+    """The kubectl commands of a session that are no step of the lesson (retries of a step
+    and commands that are not kubectl, an ``ls`` or a typo, are neither)."""
+    extras: list[tuple[float, StepResult]] = []
+    for k, key in enumerate(keys):
+        if key.startswith("kubectl ") and key not in lesson_keys:
+            text = _text(got[k])
+            index = count + len(extras) + 1
+            extras.append((k, StepResult(index, got[k].command, "extra", "", text, _text(raw[k]), _diff("", text),
+                                         "extra")))
+    return extras

@@ -101,7 +101,7 @@ def check(options: Options, number: int, *, progress: Progress | None = None,
 
 def check_all(options: Options, jobs: int) -> list[Checked]:
     """Every lesson, each in its own sandbox, up to ``jobs`` at a time, in lesson order."""
-    numbers = list(lesson.discover(options.root))
+    numbers = list(lesson.discover(options.root, required=True))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(lambda n: check(options, n), numbers))
 
@@ -125,9 +125,11 @@ def read_transcript(path: Path | None, stdin_text: str | None = None) -> transcr
     if path is None:
         return transcript.parse(stdin_text or "")
     try:
-        return transcript.parse(path.read_text(encoding="utf-8", errors="replace"))
+        return transcript.parse(transcript.decode(path.read_bytes()))
     except OSError as exc:
         raise TranscriptFileError(path=str(path), why=exc.strerror or str(exc)) from None
+    except transcript.NotText:
+        raise KubelessonError("error.session_not_text", path=str(path)) from None
 
 
 def diff(root: Path, number: int, path: Path) -> tuple[Lesson, compare.Comparison]:
@@ -139,6 +141,10 @@ def diff(root: Path, number: int, path: Path) -> tuple[Lesson, compare.Compariso
     if dict(saved.header).get("kubelesson"):
         ctx = runner.context_from_header(saved.header)
         return found, compare.compare(golden, saved, ctx)
+    if not saved.entries:
+        # Not "every step missing": the file is not a session at all (empty, or no prompts).
+        empty = not transcript.decode(path.read_bytes()).strip()
+        raise KubelessonError("error.session_empty" if empty else "error.no_session", path=str(path))
     return found, compare.compare_session(golden, saved, normalize.Context())
 
 

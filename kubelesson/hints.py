@@ -94,6 +94,43 @@ def course_nodes_missing(command: str, output: str) -> list[str] | None:
     return names
 
 
+# How long a pod may show a starting status before it is stuck rather than slow: a pod is
+# scheduled within a second unless no node can take it; an image download can take minutes.
+STUCK_AFTER = {"Pending": 60, "ContainerCreating": 300, "PodInitializing": 300}
+_AGE_PART = re.compile(r"(\d+)([smhdy])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+
+
+def age_seconds(age: str) -> int | None:
+    """kubectl's AGE column ("12m", "2m30s", "3d4h") in seconds; None when it is not one."""
+    parts = _AGE_PART.findall(age)
+    if not parts or "".join(number + unit for number, unit in parts) != age:
+        return None
+    return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def stuck_status(output: str) -> str | None:
+    """The starting status a pod of ``output`` has shown for longer than it should
+    (AGE past :data:`STUCK_AFTER`), or None."""
+    for status, age in zip(column_values(output, "STATUS"), column_values(output, "AGE"), strict=False):
+        limit = STUCK_AFTER.get(status)
+        seconds = age_seconds(age)
+        if limit is not None and seconds is not None and seconds >= limit:
+            return status
+    return None
+
+
+def _starting(command: str, output: str) -> Hint:
+    """A pod seen only on its way to Running: looked too early, or stuck there (the AGE
+    column tells), which needs another hint than waiting."""
+    stuck = stuck_status(output)
+    if stuck == "Pending":
+        return Hint("pending", "kubectl get nodes")
+    if stuck is not None:
+        return Hint("stuck_creating", _fill("kubectl describe {object}", command))
+    return Hint("still_starting", "kubectl get pods")
+
+
 def for_output(command: str, output: str, reason: str | None = None) -> Hint:
     """A hint from a step's command and what it printed (also used for learners' sessions)."""
     if course_nodes_missing(command, output) is not None:
@@ -105,7 +142,7 @@ def for_output(command: str, output: str, reason: str | None = None) -> Hint:
     if command.split() == ["kubectl", "get", "nodes"] and "NotReady" in column_values(output, "STATUS"):
         return Hint("nodes_not_ready", "kubectl get nodes --watch")
     if reason == "still-starting":
-        return Hint("still_starting", "kubectl get pods")
+        return _starting(command, output)
     if reason == "missing":
         return Hint("missing", command)
     for rule in RULES:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shlex
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kubelesson import policy
-from kubelesson.errors import LessonFileError, LessonNotFound, OutputNotWritable
+from kubelesson.errors import KubelessonError, LessonFileError, LessonNotFound, OutputNotWritable
 
 LESSON_FILE = re.compile(r"^(?P<number>\d+)\.ya?ml$")
 WAIT_FOR = re.compile(r"^(condition=[\w.-]+(=\w+)?|delete|jsonpath=.+)$")
@@ -137,21 +138,33 @@ def course_folder(root: Path | None) -> Path:
     return packaged_course() or here
 
 
-def discover(root: Path) -> dict[int, Path]:
-    """Lesson number -> file, for every ``transcripts/N.yaml`` under ``root``."""
+def discover(root: Path, *, required: bool = False) -> dict[int, Path]:
+    """Lesson number -> file, for every ``transcripts/N.yaml`` under ``root``.
+
+    Two files for one lesson (``3.yaml`` and ``3.yml``, or ``03.yaml``) are an error: which
+    one runs is not for kubelesson to guess. With ``required``, so is a folder without
+    lessons (run outside the course folder, say), rather than an empty answer."""
     folder = lessons_dir(root)
     if not folder.is_dir():
+        if required:
+            raise KubelessonError("error.no_lessons", folder=str(folder.absolute()))
         return {}
     found: dict[int, Path] = {}
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         match = LESSON_FILE.match(path.name)
         if match:
-            found[int(match["number"])] = path
+            number = int(match["number"])
+            if number in found:
+                raise LessonFileError("error.lesson_duplicate", number=number, first=str(found[number]),
+                                      second=str(path))
+            found[number] = path
+    if required and not found:
+        raise KubelessonError("error.no_lesson_files", folder=str(folder.absolute()))
     return dict(sorted(found.items()))
 
 
 def find(root: Path, number: int) -> Path:
-    lessons = discover(root)
+    lessons = discover(root, required=True)
     if number not in lessons:
         available = ", ".join(str(n) for n in lessons) or "-"
         raise LessonNotFound(number=number, available=available, folder=str(lessons_dir(root)))
@@ -159,7 +172,7 @@ def find(root: Path, number: int) -> Path:
 
 
 def load_all(root: Path) -> list[Lesson]:
-    return [load(path) for path in discover(root).values()]
+    return [load(path) for path in discover(root, required=True).values()]
 
 
 # --- loading and validating ------------------------------------------------------------
@@ -308,16 +321,27 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise LessonFileError(file=str(path), line=line, what=f"not valid YAML: {problem}") from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively: thousands of "[" end here.
+        raise LessonFileError("error.lesson_too_deep", file=str(path), line=1) from None
     if root is None:
         raise LessonFileError(file=str(path), line=1, what="the file is empty")
     items = r.mapping(root, TOP_KEYS, {"lesson", "title", "steps"}, "the lesson file")
     number = r.string(items["lesson"], "lesson")
     if not number.isdigit():
         raise r.fail(items["lesson"], "lesson must be a whole number")
+    named = LESSON_FILE.match(path.name)
+    if named and int(named["number"]) != int(number):
+        raise LessonFileError("error.lesson_number", file=str(path), line=items["lesson"].start_mark.line + 1,
+                              number=int(number), named=int(named["number"]))
     steps_nodes = r.sequence(items["steps"], "steps")
     if not steps_nodes:
         raise r.fail(items["steps"], "steps must not be empty")
     golden = items.get("transcript")
+    if golden is not None and not (isinstance(golden, ScalarNode) and golden.tag in _GOLDEN_TAGS):
+        found = "a list" if isinstance(golden, SequenceNode) else "a mapping" if isinstance(golden, MappingNode) \
+            else repr(golden.value)
+        raise LessonFileError("error.lesson_golden", file=str(path), line=golden.start_mark.line + 1, found=found)
     return Lesson(
         number=int(number),
         title=_read_title(r, items["title"]),
@@ -329,8 +353,13 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         objects=tuple(r.string(n, "objects item") for n in r.sequence(items["objects"], "objects"))
         if "objects" in items
         else (),
-        golden=golden.value if isinstance(golden, ScalarNode) else None,
+        golden=golden.value if isinstance(golden, ScalarNode) and golden.tag == _STR else None,
     )
+
+
+# The golden is text; an empty ``transcript:`` (null) means none recorded yet.
+_STR = "tag:yaml.org,2002:str"
+_GOLDEN_TAGS = {_STR, "tag:yaml.org,2002:null"}
 
 
 def load(path: Path) -> Lesson:
@@ -338,6 +367,9 @@ def load(path: Path) -> Lesson:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LessonFileError(file=str(path), line=1, what=exc.strerror or str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise LessonFileError("error.lesson_encoding", file=str(path), line=1, byte=f"0x{exc.object[exc.start]:02x}",
+                              position=exc.start) from None
     found = parse_lesson(text, path)
     policy.enforce(found, text)  # the safety policy: refuse before anything runs (docs/policy.md)
     return found
@@ -374,8 +406,23 @@ def replace_golden(text: str, golden: str) -> str:
     return f"{text}{separator}transcript: {_literal_block(golden)}"
 
 
+def _output_target(path: Path) -> Path:
+    """The file writing ``path`` replaces: a symlink's target (the link stays a link), and
+    never something that is not a regular file (a device such as /dev/full, a FIFO), which
+    a rename would silently turn into one."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return target  # not there yet (or unreadable: the write itself will say why)
+    if not stat.S_ISREG(mode):
+        raise OutputNotWritable("error.output_not_regular", path=str(path))
+    return target
+
+
 def ensure_writable(path: Path) -> None:
     """Fail before a long run, not after it, when an output file cannot be written."""
+    path = _output_target(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise OutputNotWritable(path=str(path), why="no such directory")
@@ -385,16 +432,21 @@ def ensure_writable(path: Path) -> None:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and a rename, so readers and an
-    interrupted run only ever see the old file or the new one."""
+    interrupted run only ever see the old file or the new one. A symlink is written
+    through (its target is replaced, atomically); a device or a FIFO is refused."""
+    shown, path = path, _output_target(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
-        raise OutputNotWritable(path=str(path), why=exc.strerror or str(exc)) from None
+        raise OutputNotWritable(path=str(shown), why=exc.strerror or str(exc)) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:  # a full disk, a quota: the environment, not a bug
+            raise OutputNotWritable(path=str(shown), why=exc.strerror or str(exc)) from None
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         else:

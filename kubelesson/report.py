@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from typing import IO, Any, Literal
 
 import click
 
-from kubelesson import hints
+from kubelesson import hints, redact
 from kubelesson.compare import Comparison, StepResult
 from kubelesson.lesson import Lesson, Step, Wait
 from kubelesson.messages import say
@@ -73,7 +74,20 @@ class Report:
 
     @property
     def failed_count(self) -> int:
-        return sum(1 for view in self.steps if view.verdict in FAILING)
+        """Steps that differ or are missing, and extra entries of a recorded run (a learner's
+        session may hold extra commands); steps not run after a failed wait are apart."""
+        extra_fails = not self.comparison.session
+        return sum(1 for view in self.steps
+                   if view.verdict in ("fail", "missing") or (extra_fails and view.verdict == "extra"))
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(1 for view in self.steps if view.verdict == "skipped")
+
+    @property
+    def total(self) -> int:
+        """The lesson's steps that are checked: not extra commands, not the learner's own."""
+        return sum(1 for view in self.steps if view.verdict not in ("extra", "own"))
 
     @property
     def seconds(self) -> float:
@@ -212,11 +226,22 @@ def _step_lines(view: StepView, lang: str, colour: bool) -> list[str]:
     # Another cluster's nodes differ in every row: the note and the hint say it in one line.
     other_cluster = view.hint is not None and view.hint.kind == "other_cluster"
     if verdict == "fail" and view.result.diff and not other_cluster:
-        lines.append(_indent(view.result.diff.rstrip("\n")))
+        lines.append(_indent(diff_in(lang, view.result.diff.rstrip("\n"))))
     if view.hint:
         lines.append(f"      {say(lang, 'report.hint')}: {say(lang, 'hint.' + view.hint.kind)}")
         lines.append(f"      {say(lang, 'report.try')}: {view.hint.try_command}")
     return lines
+
+
+_DIFF_LABELS = "--- expected\n+++ actual"
+
+
+def diff_in(lang: str, diff: str) -> str:
+    """A step's unified diff with its two labels in the report's language."""
+    if not diff.startswith(_DIFF_LABELS):
+        return diff
+    labels = f"--- {say(lang, 'report.diff_expected')}\n+++ {say(lang, 'report.diff_actual')}"
+    return labels + diff[len(_DIFF_LABELS) :]
 
 
 def target_line(target: Target, lang: str) -> str:
@@ -224,7 +249,8 @@ def target_line(target: Target, lang: str) -> str:
     namespace = target.namespace
     if target.created:
         namespace = say(lang, "report.sandbox_namespace", namespace=namespace)
-    return say(lang, "report.target", context=target.context, server=target.server, namespace=namespace)
+    server = redact.url(target.server)
+    return redact.text(say(lang, "report.target", context=target.context, server=server, namespace=namespace))
 
 
 def header_lines(lesson: Lesson, lang: str, target: Target | None = None) -> list[str]:
@@ -234,12 +260,25 @@ def header_lines(lesson: Lesson, lang: str, target: Target | None = None) -> lis
     return lines
 
 
+def plan(lesson: Lesson) -> list[tuple[int, Step, str]]:
+    """The lines ``check`` reports for a lesson, numbered as it numbers them: each step with
+    its command, and after a background step with a probe, the probe as the command a learner
+    would type to look at the same page (the runner's transcript entry for it)."""
+    lines: list[tuple[int, Step, str]] = []
+    for step in lesson.steps:
+        lines.append((len(lines) + 1, step, step.run))
+        if step.background and step.probe:
+            probe = f"curl -s {step.probe.url} | grep -o {shlex.quote(step.probe.expect)}"
+            lines.append((len(lines) + 1, step, probe))
+    return lines
+
+
 def human(report: Report, lang: str, *, colour: bool = False, with_header: bool = True) -> str:
     target = report.run.target if report.run else None
     lines = header_lines(report.lesson, lang, target) if with_header else []
     for view in report.steps:
         lines += _step_lines(view, lang, colour)
-    total = sum(1 for view in report.steps if view.verdict != "own")  # the learner's own steps are not checked
+    total = report.total  # the learner's own steps and extra commands are not checked
     if report.run is None:
         lines.append(session_summary(report, lang))
     if report.passed:
@@ -249,9 +288,12 @@ def human(report: Report, lang: str, *, colour: bool = False, with_header: bool 
         lines.append(click.style(summary, fg="green", bold=True) if colour else summary)
     else:
         key = "report.fail" if report.run else "report.fail_saved"
-        summary = say(lang, key, failed=report.failed_count, total=total, seconds=report.seconds)
+        if report.skipped_count:
+            key = "report.fail_skipped"  # not run is not "differs": counted apart
+        summary = say(lang, key, failed=report.failed_count, total=total, skipped=report.skipped_count,
+                      seconds=report.seconds)
         lines.append(click.style(summary, fg="red", bold=True) if colour else summary)
-    return "\n".join(lines)
+    return redact.text("\n".join(lines))
 
 
 def session_summary(report: Report, lang: str) -> str:
@@ -292,11 +334,16 @@ def as_dict(report: Report, lang: str) -> dict[str, Any]:
         "title": report.lesson.title_in(lang),
         "passed": report.passed,
         "context": target.context if target else None,
-        "server": target.server if target else None,
+        "server": redact.url(target.server) if target else None,
         "namespace": target.namespace if target else None,
         "duration": round(report.seconds, 3),
         "steps": [_step_dict(view, lang) for view in report.steps],
-        "summary": {"total": len(report.steps), "failed": report.failed_count},
+        "summary": {
+            "total": report.total,
+            "failed": report.failed_count,
+            "skipped": report.skipped_count,
+            "extra": sum(1 for view in report.steps if view.verdict == "extra"),
+        },
     }
 
 
@@ -324,15 +371,19 @@ def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
     }
 
 
-def as_json(reports: Sequence[Report], lang: str) -> str:
-    if len(reports) == 1:
-        return json.dumps(as_dict(reports[0], lang), ensure_ascii=False, indent=2)
-    body = {
-        "schema": JSON_SCHEMA,
-        "passed": all(r.passed for r in reports),
-        "lessons": [as_dict(r, lang) for r in reports],
-    }
-    return json.dumps(body, ensure_ascii=False, indent=2)
+def as_json(reports: Sequence[Report], lang: str, *, wrapped: bool = False) -> str:
+    """One lesson's object, or with ``wrapped`` (``check --all``, whatever the number of
+    lessons) the object that lists them: the shape never depends on the count."""
+    body: dict[str, Any]
+    if len(reports) == 1 and not wrapped:
+        body = as_dict(reports[0], lang)
+    else:
+        body = {
+            "schema": JSON_SCHEMA,
+            "passed": all(r.passed for r in reports),
+            "lessons": [as_dict(r, lang) for r in reports],
+        }
+    return json.dumps(redact.data(body), ensure_ascii=False, indent=2)
 
 
 def as_junit(reports: Sequence[Report], lang: str) -> str:
@@ -343,7 +394,7 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
             "testsuite",
             name=f"lesson {report.lesson.number}",
             tests=str(len(report.steps)),
-            failures=str(sum(1 for view in report.steps if view.verdict in ("fail", "missing"))),
+            failures=str(report.failed_count),
             skipped=str(sum(1 for view in report.steps if view.verdict in ("skipped", "own"))),
             time=f"{report.seconds:.3f}",
         )
@@ -360,17 +411,26 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
                 # Not run: an earlier wait failed (that step carries the failure), or the
                 # step is the learner's own.
                 ET.SubElement(case, "skipped", message=view.notes[-1] if view.notes else say(lang, "report.skipped"))
-            elif verdict in FAILING:
+            elif verdict in FAILING or (verdict == "extra" and not report.comparison.session):
                 if view.hint:
                     message = say(lang, "hint." + view.hint.kind)
-                elif verdict == "missing":
-                    message = say(lang, "report.missing")
+                elif verdict in ("missing", "extra"):
+                    message = say(lang, f"report.{verdict}")
                 else:
                     message = "; ".join(view.notes) or verdict
                 failure = ET.SubElement(case, "failure", message=message)
-                failure.text = view.result.diff or "\n".join(view.notes) or message
+                failure.text = diff_in(lang, view.result.diff) or "\n".join(view.notes) or message
     ET.indent(suites)
+    _redact_tree(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _redact_tree(element: ET.Element) -> None:
+    """Every attribute and text of a JUnit tree through :func:`kubelesson.redact.text`."""
+    for node in element.iter():
+        node.attrib = {key: redact.text(value) for key, value in node.attrib.items()}
+        if node.text:
+            node.text = redact.text(node.text)
 
 
 # --- progress (stderr, terminals only) ---------------------------------------------------

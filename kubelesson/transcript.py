@@ -9,17 +9,24 @@ A transcript is what the course itself prints::
     Error from server (NotFound): pods "caddy" not found
     [exit 1]                            <- only when the exit code is not 0
 
-``parse(render(t)) == t`` for every well-formed transcript (commands on one line, without
-surrounding whitespace and not empty; outputs without a trailing newline and without ``\\r``;
-header keys made of letters, digits, ``_ . -``; header values on one line). An output line
-that would read as a command, an exit line or an escaped line is written with one extra
-leading backslash, which :func:`parse` removes again.
+``parse(render(t)) == t`` for every well-formed transcript (commands on one line, not empty,
+without surrounding whitespace or terminal escape sequences; outputs without a trailing
+newline and without ``\\r``; header keys made of letters, digits, ``_ . -``; header values
+on one line). An output line that would read as a command, an exit line or an escaped line
+is written with one extra leading backslash, which :func:`parse` removes again.
 
 :func:`parse` also reads a learner's pasted terminal session: common shell prompts are
 recognised (``$ ``, ``% ``, ``❯ ``, ``user@host:~/dir$ ``, ``(venv) $ ``, ``PS C:\\> ``, ...),
 ``> `` continuation lines right after a command are joined to it, trailing blank lines of
 an output and a bare prompt with no command are dropped, and anything else (``^C`` included)
-is output.
+is output. Prompts are looked for in what the terminal showed: colour, window-title and
+other escape sequences and a line redrawn after ``\\r`` do not hide them, and commands never
+keep them. A prompt right after ``^C`` on the same line (``^C$ kubectl get pods``) starts
+a command; the ``^C`` stays the end of the previous output.
+
+:func:`decode` turns a saved file's bytes into text: UTF-8 (with or without a BOM), UTF-16
+with a BOM (what Windows PowerShell 5.1 writes with ``>``) or without, and Shift_JIS (cp932,
+a Japanese Windows console); anything else is :class:`NotText`.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Entry", "Transcript", "is_command_line", "parse", "render", "split_prompt"]
+__all__ = ["Entry", "NotText", "Transcript", "decode", "is_command_line", "parse", "render", "split_prompt"]
 
 
 @dataclass(frozen=True)
@@ -76,30 +83,62 @@ _CONTINUATION = re.compile(r"(?:[a-z]+)?> ")
 _PROMPT_DECORATION = re.compile(r"\S+@\S+ (?:MINGW64|MINGW32|MSYS|UCRT64|CLANG64) .*|[╭┌]─.*")
 
 
+# What a terminal interprets instead of showing: CSI (colours, cursor moves, bracketed
+# paste), OSC (window title, shell-integration marks; ended by BEL or ST), character-set
+# selection and the other two-character escapes.
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[()][0-9A-Za-z]|\x1b[@-_=>78]?")
+_INTERRUPT = "^C"
+
+
+def _visible(line: str) -> str:
+    """What the terminal showed of ``line``: no escape sequences, and of a line redrawn
+    after a carriage return (zsh's PROMPT_SP, a progress bar) only the last drawing."""
+    if "\x1b" in line:
+        line = _ESCAPE.sub("", line)
+    if "\r" in line:
+        line = line.rstrip("\r")
+        last = line.rsplit("\r", 1)[-1]
+        line = last if last.strip() else line.replace("\r", "")
+    return line
+
+
+def _command(line: str) -> tuple[str | None, bool]:
+    """The command typed on ``line`` (None: not a prompt line; "": a bare prompt), and
+    whether the line began with the ``^C`` of an interrupted command before the prompt."""
+    shown = _visible(line)
+    match = _PROMPT.match(shown)
+    if match is not None:
+        return shown[match.end() :].strip(), False
+    if shown.startswith(_INTERRUPT):
+        match = _PROMPT.match(shown, len(_INTERRUPT))
+        # Only with a command: "^C%" alone is zsh marking the interrupted output.
+        if match is not None and shown[match.end() :].strip():
+            return shown[match.end() :].strip(), True
+    return None, False
+
+
 def split_prompt(line: str) -> str | None:
     """The command typed on ``line`` if the line starts with a prompt, else None.
 
     A bare prompt gives ``""``.
     """
-    match = _PROMPT.match(line)
-    if match is None:
-        return None
-    return line[match.end() :].strip()
+    return _command(line)[0]
 
 
 def is_command_line(line: str) -> bool:
-    return _PROMPT.match(line) is not None
+    return _command(line)[0] is not None
 
 
 def _is_special(line: str) -> bool:
     """Would :func:`parse` read ``line`` as something other than plain output?"""
     while line.startswith("\\"):
         line = line[1:]
+    shown = _visible(line)
     return (
         is_command_line(line)
         or _EXIT.fullmatch(line) is not None
-        or _CONTINUATION.match(line) is not None
-        or _PROMPT_DECORATION.fullmatch(line) is not None
+        or _CONTINUATION.match(shown) is not None
+        or _PROMPT_DECORATION.fullmatch(shown) is not None
     )
 
 
@@ -154,10 +193,11 @@ def parse(text: str) -> Transcript:
     entries: list[Entry] = []
     current: _Open | None = None
     for line in lines:
-        if _PROMPT_DECORATION.fullmatch(line):
+        shown = _visible(line)
+        if _PROMPT_DECORATION.fullmatch(shown):
             continue
         if current is None:
-            command = split_prompt(line)
+            command, _ = _command(line)
             if command is None:
                 found = _HEADER.fullmatch(line)
                 if found and not entries:
@@ -166,14 +206,16 @@ def parse(text: str) -> Transcript:
             if command:
                 current = _Open(command, [])
             continue
-        if not current.lines and _CONTINUATION.match(line):
+        if not current.lines and _CONTINUATION.match(shown):
             # Right after the command line: the shell asked for the rest of the command.
-            current = _Open(_join(current.command, line.partition("> ")[2]), [])
+            current = _Open(_join(current.command, shown.partition("> ")[2]), [])
             continue
-        command = split_prompt(line)
+        command, interrupted = _command(line)
         if command is None:
             current.lines.append(line)
             continue
+        if interrupted:
+            current.lines.append(_INTERRUPT)  # the Ctrl-C ended this command's output
         entries.append(current.close())
         current = _Open(command, []) if command else None
     if current is not None:
@@ -187,3 +229,63 @@ def _join(command: str, more: str) -> str:
         command = command[:-1].rstrip()
     more = more.strip()
     return f"{command} {more}" if more else command
+
+
+# --- reading a saved file ------------------------------------------------------------------
+
+
+class NotText(ValueError):
+    """The bytes of a file are not text in any encoding a terminal session is saved in."""
+
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 without a BOM (mostly ASCII text, so every other byte is NUL), or None."""
+    sample = data[:4096]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if odd >= 0.4 * pairs and even <= 0.05 * pairs:
+        return "utf-16-le"
+    if even >= 0.4 * pairs and odd <= 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def decode(data: bytes) -> str:
+    """The text of a saved transcript or terminal session; :class:`NotText` for a binary
+    file. A few undecodable bytes in otherwise UTF-8 text (a garbled character from a
+    copy) are replaced rather than refused."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError:
+                raise NotText(encoding) from None
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        try:
+            return data.decode(utf16)
+        except UnicodeDecodeError:
+            raise NotText(utf16) from None
+    if b"\x00" in data:
+        raise NotText("binary")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", "replace")
+    if text.count("\ufffd") <= max(2, len(text) // 1000):
+        return text  # UTF-8 with a garbled character or two
+    try:
+        return data.decode("cp932")
+    except UnicodeDecodeError:
+        raise NotText("binary") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,14 @@ def test_list_and_show(cli: Cli) -> None:
     shown = cli("show", "3")
     assert shown.returncode == 0
     assert "1. kubectl apply -f ./examples/3_pod.yaml" in shown.stdout
-    assert "probe http://localhost:8000/ 'Caddy works!'" in shown.stdout
+    # The probe is a line of its own, numbered and worded as `check` reports it.
+    assert "  7. curl -s http://localhost:8000/ | grep -o 'Caddy works!'   (opens the page while step 6 runs)" \
+        in shown.stdout
+    assert "  8. kubectl delete pod caddy" in shown.stdout
 
 
 def test_unknown_lesson(cli: Cli) -> None:
-    one_line_error(cli("show", "42"), 2, "no lesson 42", "lessons found: 3")
+    one_line_error(cli("show", "42"), 2, "no lesson 42", "lessons found: ")
     one_line_error(cli("check", "42"), 2, "no lesson 42")
 
 
@@ -59,7 +64,16 @@ def test_malformed_lesson_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_no_transcripts_folder(cli: Cli, tmp_path: Path) -> None:
-    one_line_error(cli("show", "3", "--root", str(tmp_path)), 2, "no lesson 3")
+    folder = tmp_path / "transcripts"
+    one_line_error(cli("show", "3", "--root", str(tmp_path)), 2, f"no lessons found: {folder} does not exist")
+    # A folder that is no course: `list` says so instead of printing nothing.
+    root = ("--root", str(tmp_path))
+    one_line_error(cli("list", *root), 2, "no lessons found", "--root DIR")
+    one_line_error(cli("check", "--all", *root), 2, "no lessons found")
+    one_line_error(cli("list", "--lang", "ja", *root), 2, "レッスンが見つかりません")
+    folder.mkdir()
+    (folder / "notes.md").write_text("not a lesson\n")
+    one_line_error(cli("list", *root), 2, f"{folder} holds no lesson files")
 
 
 def test_missing_kubectl(cli: Cli) -> None:
@@ -94,6 +108,31 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
     assert cli("frobnicate").returncode == 2
 
 
+def test_usage_errors_and_help_in_japanese(cli: Cli) -> None:
+    english = cli("frobnicate")
+    assert "Error: No such command 'frobnicate'." in english.stderr and "Usage: kubelesson" in english.stderr
+    assert "give a lesson NUMBER or --all" in cli("check").stderr
+    cli.env["LANG"] = "ja_JP.UTF-8"
+    for args, words in (
+        (("frobnicate",), "エラー: 'frobnicate' というコマンドはありません。"),
+        (("check",), "エラー: レッスンの番号 NUMBER か --all を指定してください"),
+        (("show", "three"), "'NUMBER' の値が正しくありません"),
+        (("check", "3", "--timeout", "0"), "'--timeout' の値が正しくありません"),
+        (("show", "3", "--bogus"), "'--bogus' というオプションはありません"),
+    ):
+        result = cli(*args)
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr, result.stderr
+        assert "使い方: kubelesson" in result.stderr and "Error:" not in result.stderr
+    del cli.env["LANG"]
+    assert "エラー: レッスンの番号" in cli("check", "--lang", "ja").stderr
+    cli.env["LANG"] = "ja_JP.UTF-8"
+    helped = cli("--help").stdout
+    for heading in ("使い方: kubelesson", "オプション:", "コマンド:", "この説明を表示して終了します。"):
+        assert heading in helped, helped
+    assert "オプション:" in cli("check", "--help").stdout
+
+
 def test_diff_with_missing_file(cli: Cli) -> None:
     one_line_error(cli("diff", "3", "/nonexistent/session.txt"), 2, "/nonexistent/session.txt")
 
@@ -118,3 +157,96 @@ def test_kubectl_too_old(cli: Cli, sim_cli: Cli) -> None:
     doctor = sim_cli("doctor", "--context", "kubelesson-sim", "--kubectl", str(old))
     assert doctor.returncode == 2
     assert "✗ kubectl 1.24 at" in doctor.stdout
+
+
+# --- lesson files that cannot be what their author meant (issue 13) ---------------------------
+
+LESSON = (ROOT / "transcripts/3.yaml").read_text(encoding="utf-8")
+
+
+def course(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    (tmp_path / "transcripts").mkdir()
+    for name, text in files.items():
+        target = tmp_path / "transcripts" / name
+        if isinstance(text, bytes):
+            target.write_bytes(text)
+        else:
+            target.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_golden_that_is_not_text(cli: Cli, tmp_path: Path) -> None:
+    head = LESSON.split("\ntranscript:", 1)[0]
+    line = head.count("\n") + 2
+    root = course(tmp_path, {"3.yaml": head + "\ntranscript: 5\n"})
+    one_line_error(cli("show", "3", "--root", str(root)), 2, f"3.yaml:{line}:", "transcript must be text", "'5'")
+    (root / "transcripts/3.yaml").write_text(head + "\ntranscript:\n- $ kubectl get pods\n")
+    one_line_error(cli("check", "3", "--root", str(root)), 2, "transcript must be text", "a list")
+
+
+def test_a_lesson_number_that_is_not_the_file_name(cli: Cli, tmp_path: Path) -> None:
+    root = course(tmp_path, {"4.yaml": LESSON})
+    line = LESSON.split("\nlesson: 3", 1)[0].count("\n") + 2
+    one_line_error(cli("show", "4", "--root", str(root)), 2, f"4.yaml:{line}:", "says lesson 3", "lesson 4")
+    one_line_error(cli("list", "--root", str(root)), 2, "says lesson 3")
+
+
+@pytest.mark.parametrize("other", ["3.yml", "03.yaml"])
+def test_two_files_for_one_lesson(cli: Cli, tmp_path: Path, other: str) -> None:
+    root = course(tmp_path, {"3.yaml": LESSON, other: LESSON})
+    for args in (("list",), ("show", "3"), ("check", "3")):
+        one_line_error(cli(*args, "--root", str(root)), 2, "lesson 3 has two files", other, "3.yaml")
+
+
+def test_a_lesson_file_that_is_not_utf8(cli: Cli, tmp_path: Path) -> None:
+    root = course(tmp_path, {"3.yaml": LESSON.encode("utf-8").replace("最初".encode(), "最初".encode("cp932"))})
+    one_line_error(cli("show", "3", "--root", str(root)), 2, "3.yaml", "not UTF-8", "save the lesson file as UTF-8")
+
+
+def test_a_lesson_file_nested_too_deep(cli: Cli, tmp_path: Path) -> None:
+    root = course(tmp_path, {"3.yaml": "lesson: 3\ntitle: x\nsteps: " + "[" * 20000 + "]" * 20000 + "\n"})
+    one_line_error(cli("show", "3", "--root", str(root)), 2, "3.yaml", "nested too deeply")
+
+
+# --- outputs that are not regular files ---------------------------------------------------------
+
+
+def test_stdout_on_a_full_disk(cli: Cli, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "kubelesson", "show", "3"], cwd=ROOT, env=cli.env,
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "kubelesson: cannot write the output: No space left on device"
+
+
+def test_junit_to_a_fifo_is_refused(cli: Cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "report.xml"
+    os.mkfifo(fifo)
+    one_line_error(cli("diff", "3", str(ROOT / "tests/sessions/complete_dollar.txt"), "--junit", str(fifo)), 2,
+                   f"cannot write {fifo}: it is not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the FIFO it was
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_junit_to_a_device_is_refused(cli: Cli, tmp_path: Path) -> None:
+    device = tmp_path / "full"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # what /dev/full is
+    one_line_error(cli("diff", "3", str(ROOT / "tests/sessions/complete_dollar.txt"), "--junit", str(device)), 2,
+                   "not a regular file")
+    assert stat.S_ISCHR(device.stat().st_mode)
+
+
+def test_junit_through_a_symlink_replaces_its_target(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "reports").mkdir()
+    target = tmp_path / "reports" / "junit.xml"
+    target.write_text("old\n")
+    link = tmp_path / "junit.xml"
+    link.symlink_to(target)
+    result = cli("diff", "3", str(ROOT / "tests/sessions/complete_dollar.txt"), "--junit", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text().startswith("<?xml")
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["junit.xml"]  # no temporary file left

@@ -8,6 +8,7 @@ end in test_safety.py.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def test_crashing_container_gets_the_logs_hint(sim_cli: Cli, tmp_path: Path) -> 
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("8", "1", "6")
     failure = suite.find("testcase/failure")
     assert failure is not None and failure.get("message") == text("crashloop", "ja")
+    # The closing line counts the steps not run apart from the one that differs.
+    assert result.stdout.rstrip().splitlines()[-1].startswith(
+        "不合格: 8 ステップ中 1 ステップがレッスンと異なり、6 ステップは実行されませんでした")
+    english = sim_cli("check", "3", *SIM, "--root", str(course), "--timeout", "3", "--json",
+                      "--bundle", str(tmp_path / "b2.txt"))
+    assert json.loads(english.stdout)["summary"] == {"total": 8, "failed": 1, "skipped": 6, "extra": 0}
 
 
 def test_cluster_not_started_says_how_to_start_it(cli: Cli, tmp_path: Path) -> None:
@@ -163,6 +170,55 @@ def test_still_starting_reason_wins() -> None:
 
 def test_every_hint_kind_has_words_in_both_languages() -> None:
     kinds = {rule.kind for rule in hints.RULES} | {
-        "still_starting", "missing", "differs", "timeout", "probe_failed", "wrong_page"}
+        "still_starting", "stuck_creating", "missing", "differs", "timeout", "probe_failed", "wrong_page"}
     for kind in kinds:
         assert {"en", "ja"} <= set(MESSAGES[f"hint.{kind}"]), kind
+
+
+# --- hints read the output: how long a pod has looked like this (issue 13) ------------------------
+
+
+def test_pending_for_minutes_is_stuck_not_starting(cli: Cli) -> None:
+    # The pasted table shows the pod Pending for 12 minutes: waiting a few seconds is no advice.
+    for lang in ("en", "ja"):
+        result = cli("diff", "3", str(SESSIONS / "pending_for_minutes.txt"), "--lang", lang)
+        assert result.returncode == 1
+        assert hint_lines(result.stdout, lang)[0] == (text("pending", lang), "kubectl get nodes")
+        assert text("still_starting", lang) not in result.stdout
+
+
+def test_pending_for_seconds_is_still_starting(cli: Cli, tmp_path: Path) -> None:
+    session = (SESSIONS / "pending_for_minutes.txt").read_text().replace("Pending   0          12m",
+                                                                          "Pending   0          9s")
+    path = tmp_path / "session.txt"
+    path.write_text(session)
+    result = cli("diff", "3", str(path))
+    assert hint_lines(result.stdout)[0] == (text("still_starting"), "kubectl get pods")
+
+
+def table(status: str, age: str) -> str:
+    return f"NAME    READY   STATUS    RESTARTS   AGE\ncaddy   0/1     {status}   0          {age}"
+
+
+@pytest.mark.parametrize(
+    ("status", "age", "kind"),
+    [
+        ("Pending", "3s", "still_starting"),
+        ("Pending", "59s", "still_starting"),
+        ("Pending", "60s", "pending"),
+        ("Pending", "12m", "pending"),
+        ("Pending", "2d3h", "pending"),
+        ("ContainerCreating", "2m", "still_starting"),
+        ("ContainerCreating", "4m59s", "still_starting"),
+        ("ContainerCreating", "7m30s", "stuck_creating"),
+        ("ContainerCreating", "<invalid>", "still_starting"),
+    ],
+)
+def test_age_decides(status: str, age: str, kind: str) -> None:
+    assert hints.for_output("kubectl get pods", table(status, age), "still-starting").kind == kind
+
+
+@pytest.mark.parametrize(("age", "seconds"), [("5s", 5), ("12m", 720), ("2m30s", 150), ("3d4h", 273600),
+                                              ("<age>", None), ("12", None), ("m", None)])
+def test_age_seconds(age: str, seconds: int | None) -> None:
+    assert hints.age_seconds(age) == seconds

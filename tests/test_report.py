@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubelesson import bundle
+from kubelesson import redact
 from kubelesson.messages import MESSAGES, language, say
 from tests.conftest import ROOT, Cli
 
@@ -133,14 +133,18 @@ def check_report_schema(report: dict[str, Any]) -> None:
     for key, kind in types.items():
         assert isinstance(report[key], kind), (key, report[key])
     assert report["schema"] == "kubelesson.report/v1"
-    assert set(report["summary"]) == {"total", "failed"}
-    assert report["summary"]["total"] == len(report["steps"])
+    assert set(report["summary"]) == {"total", "failed", "skipped", "extra"}
+    verdicts = [step["verdict"] for step in report["steps"]]
+    # total: the lesson's checked steps; extra commands and the learner's own steps apart.
+    assert report["summary"]["total"] == sum(v not in ("extra", "own") for v in verdicts)
+    assert report["summary"]["skipped"] == verdicts.count("skipped")
+    assert report["summary"]["extra"] == verdicts.count("extra")
     step_types = {"index": int, "command": str, "verdict": str, "expected": str, "actual": str,
                   "raw_actual": str, "diff": str, "duration": float, "notes": list}
     for step in report["steps"]:
         for key, kind in step_types.items():
             assert isinstance(step[key], kind), (key, step)
-        assert step["verdict"] in {"pass", "fail", "missing", "extra", "skipped"}
+        assert step["verdict"] in {"pass", "fail", "missing", "extra", "skipped", "own"}
         assert step["reason"] is None or isinstance(step["reason"], str)
         if step["hint"] is not None:
             assert set(step["hint"]) == {"kind", "text", "try"}
@@ -154,7 +158,7 @@ def test_json_report_of_a_failure(failing_runs: dict[str, dict[str, Any]], lang:
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     check_report_schema(report)
-    assert report["passed"] is False and report["summary"] == {"total": 8, "failed": 1}
+    assert report["passed"] is False and report["summary"] == {"total": 8, "failed": 1, "skipped": 0, "extra": 0}
     assert report["title"] == {"en": "Your first container", "ja": "最初のコンテナ"}[lang]
     failed = [s for s in report["steps"] if s["verdict"] != "pass"]
     assert [s["command"] for s in failed] == [PROBE]
@@ -254,7 +258,7 @@ def test_redaction_of_credentials_that_a_lesson_prints() -> None:
                "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFybmVyIn0.c2lnbmF0dXJl\n"
                f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_MATERIAL}\n-----END RSA PRIVATE KEY-----\n"
                "pod/caddy created\n")
-    cleaned = bundle.redact(printed)
+    cleaned = redact.text(printed)
     for secret in (TOKEN, KEY_DATA, KEY_MATERIAL, "abc.def.ghi", "eyJzdWIiOiJsZWFybmVyIn0"):
         assert secret not in cleaned
     assert "pod/caddy created" in cleaned and "token: <redacted>" in cleaned
@@ -329,3 +333,102 @@ def test_readme_example_is_what_check_prints(failing_runs: dict[str, dict[str, A
     assert _canonical(stdout_lines) == _canonical(failing_runs["ja"]["human"].stdout.splitlines())
     assert blocks[0].startswith("Lesson 3: Your first container\n")
     assert blocks[1].startswith("レッスン 3: 最初のコンテナ\n")
+
+
+# --- one report, whatever is counted or asked (issue 13) ------------------------------------------
+
+
+def test_show_lists_what_check_reports(cli: Cli, failing_runs: dict[str, dict[str, Any]], nginx_course: Path) -> None:
+    checked = [step["command"] for step in json.loads(failing_runs["en"]["json"].stdout)["steps"]]
+    shown = cli("show", "3", "--root", str(nginx_course)).stdout.splitlines()[1:]
+    listed = [re.sub(r"^  \d+\. ", "", line).split("   (")[0] for line in shown]
+    assert listed == checked and len(checked) == 8
+    assert [line.split(".")[0].strip() for line in shown] == [str(n) for n in range(1, 9)]
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_diff_labels_in_the_report_language(failing_runs: dict[str, dict[str, Any]], lang: str) -> None:
+    out = failing_runs[lang]["human"].stdout
+    expected, actual = say(lang, "report.diff_expected"), say(lang, "report.diff_actual")
+    assert f"      --- {expected}\n      +++ {actual}\n" in out
+    if lang == "ja":
+        assert "--- expected" not in out and "+++ actual" not in out
+        failure = ET.parse(failing_runs[lang]["junit"]).getroot().find("testsuite/testcase/failure")
+        assert failure is not None and (failure.text or "").startswith(f"--- {expected}\n+++ {actual}\n")
+    # The JSON keeps the diff as data, labelled the same in every language.
+    step = next(s for s in json.loads(failing_runs[lang]["json"].stdout)["steps"] if s["diff"])
+    assert step["diff"].startswith("--- expected\n+++ actual\n")
+
+
+def test_check_all_json_has_one_shape_for_one_lesson(sim_cli: Cli, tmp_path: Path) -> None:
+    course = make_course(tmp_path / "course", {3: "caddy:2"})
+    result = sim_cli("check", "--all", *SIM, "--root", str(course), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    body = json.loads(result.stdout)
+    assert set(body) == {"schema", "passed", "lessons"} and body["passed"] is True
+    assert [report["lesson"] for report in body["lessons"]] == [3]
+    check_report_schema(body["lessons"][0])
+
+
+# --- every output is redacted, with the same rules -----------------------------------------------
+
+ANNOTATION_TOKEN = "s3cr3t-annotation-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def leaky_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Lesson 3 whose pod carries a credential in an annotation, and a step that prints the
+    pod as YAML: the token is in the output, in the last-applied JSON and in describe."""
+    course = make_course(tmp_path_factory.mktemp("leaky-course"), {3: "caddy:2"})
+    manifest = course / "examples" / "3_pod.yaml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("  name: caddy\n", f"  name: caddy\n  annotations:\n"
+                                     f"    example.com/api-token: {ANNOTATION_TOKEN}\n", 1))
+    lesson_file = course / "transcripts" / "3.yaml"
+    step = "- run: kubectl delete pods caddy\n"
+    lesson_file.write_text(lesson_file.read_text().replace(step, "- run: kubectl get pod caddy -o yaml\n" + step, 1))
+    return course
+
+
+def test_every_output_is_redacted(sim_cli: Cli, leaky_course: Path, tmp_path: Path) -> None:
+    junit, saved, support, raw = tmp_path / "j.xml", tmp_path / "saved", tmp_path / "bundle.txt", tmp_path / "run.txt"
+    machine = sim_cli("check", "3", *SIM, "--root", str(leaky_course), "--json", "--junit", str(junit),
+                      "--save", str(saved), "--bundle", str(support))
+    assert machine.returncode == 1, machine.stdout + machine.stderr
+    human = sim_cli("check", "3", *SIM, "--root", str(leaky_course), "--lang", "ja",
+                    "--bundle", str(tmp_path / "b2.txt"))
+    recorded = sim_cli("record", "3", *SIM, "--root", str(leaky_course), "-o", str(raw))
+    assert recorded.returncode == 0, recorded.stderr
+    printed = sim_cli("record", "3", *SIM, "--root", str(leaky_course))
+    outputs = {
+        "json": machine.stdout, "save": (saved / "3.txt").read_text(),
+        "junit": "\n".join(" ".join([*node.attrib.values(), node.text or ""]) for node in ET.parse(junit).iter()),
+        "bundle": support.read_text(), "human": human.stdout, "record -o": raw.read_text(),
+        "record": printed.stdout,
+    }
+    for name, output in outputs.items():
+        assert ANNOTATION_TOKEN not in output, name
+        assert "example.com/api-token: <redacted>" in output, name
+    # A diff line that starts with "+" is redacted too (the YAML step is not in the golden).
+    assert re.search(r"^\s+\+\s+example\.com/api-token: <redacted>$", human.stdout, re.M), human.stdout
+
+
+def test_a_server_url_with_credentials_is_never_printed(sim_cli: Cli, shared_sim: Any, tmp_path: Path) -> None:
+    config = Path(shared_sim.kubeconfig).read_text().replace("http://127.0.0.1", "http://admin:hunter2pw@127.0.0.1")
+    assert "hunter2pw" in config
+    (tmp_path / "kubeconfig").write_text(config)
+    sim_cli.env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
+    doctor = sim_cli("doctor", *SIM)
+    # Lesson 2 prints `kubectl cluster-info`, which names the server URL as configured.
+    machine = sim_cli("check", "2", *SIM, "--json")
+    human = sim_cli("check", "3", *SIM)
+    dead = (tmp_path / "dead")
+    dead.write_text(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:9", config))
+    sim_cli.env["KUBECONFIG"] = str(dead)
+    unreachable = sim_cli("doctor", *SIM)
+    failed = sim_cli("check", "3", *SIM)
+    for result in (doctor, machine, human, unreachable, failed):
+        assert "hunter2pw" not in result.stdout + result.stderr
+        assert "admin:" not in result.stdout + result.stderr
+    assert "<redacted>@127.0.0.1" in machine.stdout
+    assert json.loads(machine.stdout)["server"].startswith("127.0.0.1:")

@@ -121,3 +121,94 @@ def test_report_names_done_missing_and_differing_steps(cli: Cli, session: str) -
     ):
         assert line.startswith("  ✓ " if verdict == "pass" else "  ✗ ")
     assert result.stdout.count(MESSAGES["report.missing"]["en"]) == found.count("missing")
+
+
+# --- what a terminal and a shell add around the commands (issue 13) -------------------------
+
+
+def test_chapter_3_typed_as_the_chapter_shows_it_passes(cli: Cli) -> None:
+    # Only outputs the chapter prints (its get pods table, "No resources found", the two
+    # "Forwarding from" lines and nothing after them), and what kubectl says to apply/delete.
+    code, found, _ = verdicts(cli, "chapter3_as_shown.txt")
+    assert (code, found) == (0, ["pass"] * 7)
+
+
+def test_coloured_prompts_and_a_prompt_after_ctrl_c_keep_every_step(cli: Cli) -> None:
+    text = (SESSIONS / "colour_prompts_ctrl_c.txt").read_text()
+    assert "\x1b]0;" in text and "\x1b[01;32m" in text and "^C\x1b]0;" in text
+    code, found, report = verdicts(cli, "colour_prompts_ctrl_c.txt")
+    assert (code, found) == (0, ["pass"] * 7)
+    # Nothing of the escape sequences reaches the report.
+    assert "\\u001b" not in json.dumps(report)
+
+
+def test_a_port_forward_put_in_the_background_keeps_its_step(cli: Cli) -> None:
+    code, found, report = verdicts(cli, "background_port_forward.txt")
+    assert (code, found) == (0, ["pass"] * 7)
+    forward = report["steps"][5]
+    assert forward["command"] == "kubectl port-forward pod/caddy 8000:80"
+    assert "[1] 48213" not in forward["raw_actual"] and "Forwarding from 127.0.0.1:8000 -> 80" in forward["raw_actual"]
+
+
+def test_extra_kubectl_commands_are_reported_but_do_not_fail(cli: Cli, tmp_path: Path) -> None:
+    session = (SESSIONS / "chapter3_as_shown.txt").read_text().replace(
+        "$ kubectl delete pods caddy\n",
+        "$ kubectl describe pod caddy\nName:         caddy\nNamespace:    default\n$ kubectl delete pods caddy\n",
+    )
+    path = tmp_path / "looked-around.txt"
+    path.write_text(session)
+    result = cli("diff", "3", str(path), "--json")
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
+    extra = [step for step in report["steps"] if step["verdict"] == "extra"]
+    assert [(s["index"], s["command"], s["reason"]) for s in extra] == [(9, "kubectl describe pod caddy", "extra")]
+    # Where it was typed: after the get pods step, before the delete.
+    assert [s["command"] for s in report["steps"]][2:4] == ["kubectl describe pod caddy", "kubectl delete pods caddy"]
+    assert report["summary"] == {"total": 7, "failed": 0, "skipped": 0, "extra": 1}
+    human = cli("diff", "3", str(path)).stdout
+    assert "  · kubectl describe pod caddy\n      not part of the lesson" in human
+    assert human.rstrip().splitlines()[-1] == "PASS: all 7 steps match the lesson"
+
+
+# --- files that hold no session ----------------------------------------------------------------
+
+
+def one_line(result: object, code: int, *words: str) -> None:
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("kubelesson: "), err
+    for word in words:
+        assert word in err, err
+
+
+def test_an_empty_file(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "session.txt"
+    path.write_bytes(b"")
+    one_line(cli("diff", "3", str(path)), 2, "is empty", "UTF-8")
+    path.write_bytes(b"\n\n  \n")
+    one_line(cli("diff", "3", str(path), "--lang", "ja"), 2, "空です")
+
+
+def test_a_file_without_prompts(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("kubectl apply -f ./examples/3_pod.yaml\npod/caddy created\n")
+    one_line(cli("diff", "3", str(path)), 2, "holds no terminal session", "$ kubectl")
+
+
+def test_a_binary_file(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "screenshot.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    one_line(cli("diff", "3", str(path)), 2, "is not a text file", "UTF-8")
+    one_line(cli("diff", "3", str(path), "--json"), 2, "is not a text file")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
+def test_a_session_saved_by_windows_powershell(cli: Cli, tmp_path: Path, encoding: str) -> None:
+    # Windows PowerShell 5.1's `>` writes UTF-16 with a byte order mark and CRLF line ends.
+    text = (SESSIONS / "chapter3_as_shown.txt").read_text().replace("$ ", "PS C:\\Users\\me\\course> ")
+    path = tmp_path / "session.txt"
+    path.write_bytes(text.replace("\n", "\r\n").encode(encoding))
+    result = cli("diff", "3", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().splitlines()[-1] == "PASS: all 7 steps match the lesson"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubelesson.transcript import Entry, Transcript, parse, render, split_prompt
+from kubelesson.transcript import Entry, NotText, Transcript, decode, parse, render, split_prompt
 
 pytestmark = pytest.mark.usefixtures("no_assertion_pass_hook")
 
@@ -35,6 +35,10 @@ TRICKY = st.sampled_from(
         "   ",
         "NAME    READY   STATUS    RESTARTS   AGE",
         "caddy   1/1     Running   0          12m",
+        "\x1b[32mme@host\x1b[0m:~$ kubectl get pods",
+        "\x1b]0;title\x07$ ls",
+        "^C$ kubectl delete pod caddy",
+        "^C%",
     ]
 )
 PLAIN = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=30)
@@ -50,9 +54,11 @@ def outputs(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
+# A command never holds a terminal escape sequence: parse() reads commands as the terminal
+# showed them (see transcript.py). Outputs may hold escapes, and keep them.
 COMMANDS = st.one_of(
     st.sampled_from(["kubectl get pods", "kubectl delete pod caddy", "curl -s http://localhost:8000/"]),
-    PLAIN.map(str.strip).filter(bool),
+    PLAIN.map(lambda text: text.replace("\x1b", "").strip()).filter(bool),
 )
 ENTRIES = st.builds(Entry, COMMANDS, outputs(), st.integers(-5, 255))
 HEADER = st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9_.-]{0,12}", fullmatch=True), PLAIN), max_size=4).map(tuple)
@@ -259,3 +265,89 @@ def test_header_only_before_the_first_command() -> None:
 def test_exit_line_only_counts_at_the_end_of_an_entry() -> None:
     t = parse("$ a\n[exit 2]\nmore\n$ b\nout\n[exit 1]\n\n$ c\n")
     assert t.entries == (Entry("a", "[exit 2]\nmore"), Entry("b", "out", 1), Entry("c"))
+
+
+# --- what a terminal adds: escapes, redraws, Ctrl-C ------------------------------------------------
+
+# bash with a coloured PS1 and the usual window-title sequence (Ubuntu's default .bashrc).
+BASH_COLOUR = "\x1b]0;me@laptop: ~/course\x07\x1b[01;32mme@laptop\x1b[00m:\x1b[01;34m~/course\x1b[00m$ "
+# zsh: PROMPT_SP's "%" and spaces redrawn over with \r, bracketed paste switched on and off.
+ZSH_REDRAW = "\x1b[1m\x1b[7m%\x1b[27m\x1b[1m\x1b[0m                    \r \r\x1b]2;me@mac:~\x07me@mac ~ % \x1b[?2004h"
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        (BASH_COLOUR + "kubectl get pods", "kubectl get pods"),
+        (ZSH_REDRAW + "kubectl get pods\x1b[?2004l", "kubectl get pods"),
+        ("\x1b]133;A\x1b\\\x1b[1;36m❯\x1b[0m kubectl get pods", "kubectl get pods"),  # starship, OSC 133
+        ("\x1b[?2004h$ kubectl get pods\x1b[?2004l\r", "kubectl get pods"),
+        ("^C$ kubectl delete pod caddy", "kubectl delete pod caddy"),
+        ("^C" + BASH_COLOUR + "kubectl delete pod caddy", "kubectl delete pod caddy"),
+    ],
+)
+def test_prompts_behind_escapes(line: str, command: str) -> None:
+    assert split_prompt(line) == command
+
+
+def test_a_coloured_session_keeps_every_command() -> None:
+    text = (
+        f"{BASH_COLOUR}kubectl apply -f ./examples/3_pod.yaml\npod/caddy created\n"
+        f"{BASH_COLOUR}kubectl port-forward pod/caddy 8000:80\nForwarding from 127.0.0.1:8000 -> 80\n"
+        f"^C{BASH_COLOUR}kubectl delete pod caddy\npod \"caddy\" deleted\n{BASH_COLOUR}\n"
+    )
+    t = parse(text)
+    assert [e.command for e in t.entries] == [
+        "kubectl apply -f ./examples/3_pod.yaml", "kubectl port-forward pod/caddy 8000:80", "kubectl delete pod caddy"]
+    # The Ctrl-C ended the port-forward: it is the end of that output, not lost.
+    assert t.entries[1].output == "Forwarding from 127.0.0.1:8000 -> 80\n^C"
+    assert t.entries[2].output == 'pod "caddy" deleted'
+
+
+def test_an_output_line_with_a_prompt_behind_escapes_is_escaped() -> None:
+    t = Transcript((Entry("cat log", "\x1b[32m$\x1b[0m kubectl get pods\n^C$ kubectl x"),))
+    assert parse(render(t)) == t
+
+
+# --- decoding a saved file -----------------------------------------------------------------------
+
+SAVED = "PS C:\\course> kubectl get pods\r\nNo resources found in default namespace.\r\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        SAVED.encode("utf-8"),
+        b"\xef\xbb\xbf" + SAVED.encode("utf-8"),
+        SAVED.encode("utf-16"),  # with a BOM: Windows PowerShell 5.1's `>`
+        b"\xff\xfe" + SAVED.encode("utf-16-le"),
+        SAVED.encode("utf-16-be"),  # no BOM
+        SAVED.encode("utf-16-le"),  # no BOM
+    ],
+)
+def test_decode_text_encodings(data: bytes) -> None:
+    assert decode(data) == SAVED
+    assert parse(decode(data)).entries == (Entry("kubectl get pods", "No resources found in default namespace."),)
+
+
+def test_decode_japanese_windows_console() -> None:
+    text = "PS C:\\コース> kubectl get pods\r\nNo resources found in default namespace.\r\n"
+    assert decode(text.encode("cp932")) == text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(range(256)) * 4,
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200),
+        b"\xff\xfe\x00\xd8",  # UTF-16 BOM, then a lone surrogate
+    ],
+)
+def test_decode_refuses_binary(data: bytes) -> None:
+    with pytest.raises(NotText):
+        decode(data)
+
+
+def test_decode_keeps_text_with_one_garbled_byte() -> None:
+    data = ("$ kubectl get pods\n" + "caddy   1/1     Running   0          12m\n" * 20).encode() + b"\xe3\x81\n"
+    assert decode(data).startswith("$ kubectl get pods\ncaddy")
