@@ -432,3 +432,26 @@ def test_a_server_url_with_credentials_is_never_printed(sim_cli: Cli, shared_sim
         assert "admin:" not in result.stdout + result.stderr
     assert "<redacted>@127.0.0.1" in machine.stdout
     assert json.loads(machine.stdout)["server"].startswith("127.0.0.1:")
+
+
+def test_an_extra_entry_of_a_recorded_transcript_fails(cli: Cli, tmp_path: Path) -> None:
+    """A saved run (a CI artifact) with one entry more than the golden: `extra`, counted as a
+    difference (a learner's session may hold extra commands; a recorded run may not)."""
+    golden = yaml.safe_load((ROOT / "transcripts/3.yaml").read_text())["transcript"]
+    saved = tmp_path / "3.txt"
+    saved.write_text("# kubelesson: 0.1.0\n# namespace: default\n" + golden
+                     + "$ kubectl get pods\nNo resources found in default namespace.\n")
+    junit = tmp_path / "junit.xml"
+    result = cli("diff", "3", str(saved), "--json", "--junit", str(junit))
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    extra = [step for step in report["steps"] if step["verdict"] == "extra"]
+    assert [(s["index"], s["command"]) for s in extra] == [(9, "kubectl get pods")]
+    assert report["summary"] == {"total": 8, "failed": 1, "skipped": 0, "extra": 1}
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    failure = suite.find("testcase/failure")
+    assert failure is not None and failure.get("message") == say("en", "report.extra")
+    human = cli("diff", "3", str(saved)).stdout
+    assert "  · kubectl get pods\n      not part of the lesson" in human
+    assert human.rstrip().splitlines()[-1] == "FAIL: 1 of 8 steps differ from the lesson"
