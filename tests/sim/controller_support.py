@@ -134,7 +134,7 @@ class PodRecorder:
                 self.live[meta["name"]] = (meta["uid"], bool(meta.get("deletionTimestamp")),
                                            ready)
             active = [v for v in self.live.values() if not v[1]]
-            ready_count = sum(1 for v in self.live.values() if v[2])
+            ready_count = sum(1 for v in active if v[2])  # Ready and not being deleted
             self.max_active = max(self.max_active, len(active))
             self.max_pods = max(self.max_pods, len(self.live))
             self.min_ready = ready_count if self.min_ready is None else min(
@@ -145,7 +145,7 @@ class PodRecorder:
         with self.lock:
             self.max_active = len([v for v in self.live.values() if not v[1]])
             self.max_pods = len(self.live)
-            self.min_ready = sum(1 for v in self.live.values() if v[2])
+            self.min_ready = sum(1 for v in self.live.values() if v[2] and not v[1])
             self.seen = [dict(self.live)]
 
 
