@@ -328,6 +328,27 @@ def normalize_cmd(file: Path | None, explain: bool, root: Path, lang: str) -> in
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@common
+def docs(paths: tuple[Path, ...], as_json: bool, root: Path, lang: str) -> int:
+    """Check the output the chapters show against the lessons' goldens (no cluster needed).
+
+    PATH: chapter files named N_*.md, or folders holding them (default: ROOT/docs). Each
+    block of chapter N that starts with a `$ command` line is compared with the golden of
+    the step of lesson N that runs the same command.
+    """
+    from kubelesson import core, report
+
+    result = core.docs(root, paths)
+    if as_json:
+        click.echo(report.docs_json(result, lang))
+    else:
+        click.echo(report.docs_human(result, lang, colour=report.use_colour(sys.stdout)))
+    return EXIT_PASS if result.passed else EXIT_MISMATCH
+
+
+@cli.command()
 @cluster_options
 @common
 def doctor(root: Path, lang: str, **kw: Any) -> int:

@@ -270,7 +270,7 @@ def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tu
         raise r.fail(items[key], f"{where}.{key} cannot be split into words: {exc}") from None
     kind: StepKind = "kubectl" if key == "run" else "yourself" if key == "yourself" else "host"
     if kind == "kubectl" and argv[0] != "kubectl":
-        raise r.fail(items[key], f"{where}.run must be a kubectl command (the learner's own commands go under yourself:)")
+        raise r.fail(items[key], f"{where}.run must be a kubectl command (the learner's own go under yourself:)")
     return kind, command, items[key]
 
 

@@ -46,8 +46,12 @@ MESSAGES: Catalogue = {
         "ja": "kubeconfig ファイルが見つかりません: {files} がありません(--kubeconfig または $KUBECONFIG を確認してください)",
     },
     "error.kubectl_hung": {
-        "en": "{path} {problem}; is it a working kubectl? (pass another with --kubectl PATH)",
-        "ja": "{path} は{problem_ja}。動作する kubectl ですか(別のものを --kubectl PATH で指定できます)",
+        "en": "{path} did not answer `kubectl version` within {seconds} s; is it a working kubectl? (pass another with --kubectl PATH)",
+        "ja": "{path} は {seconds} 秒たっても `kubectl version` に答えませんでした。動作する kubectl ですか(別のものを --kubectl PATH で指定できます)",
+    },
+    "error.kubectl_no_version": {
+        "en": "{path} printed no kubectl version (it said: {said}); is it a working kubectl? (pass another with --kubectl PATH)",
+        "ja": "{path} は kubectl のバージョンを表示しませんでした(出力: {said})。動作する kubectl ですか(別のものを --kubectl PATH で指定できます)",
     },
     "error.namespace_missing": {
         "en": "the namespace {namespace} does not exist in context {context}; create it (kubectl create namespace {namespace}) or leave out --namespace to use a sandbox",

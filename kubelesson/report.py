@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 import click
 
 from kubelesson import hints, redact
+from kubelesson.chapters import ChapterResult, DocsResult, Finding
 from kubelesson.compare import Comparison, StepResult
 from kubelesson.lesson import Lesson, Step, Wait
 from kubelesson.messages import say
@@ -433,6 +434,119 @@ def _redact_tree(element: ET.Element) -> None:
             node.text = redact.text(node.text)
 
 
+# --- kubelesson docs: the chapters against the goldens --------------------------------------
+
+DOCS_SCHEMA = "kubelesson.docs/v1"
+# Mark and colour of each kind of line; only "differs" and a missing path count as drift.
+DOCS_MARKS = {"agrees": ("✓", "green"), "differs": ("✗", "red"), "no-step": ("?", "yellow"),
+              "no-golden": ("–", "cyan"), "interactive": ("·", "cyan"), "uncovered": ("?", "yellow"),
+              "missing-path": ("✗", "red"), "missing-path-no-lesson": ("–", "cyan")}
+
+
+def _docs_notes(finding: Finding, lesson: Lesson, lang: str) -> list[str]:
+    where = f"{lesson.path}:{finding.step_line}" if finding.step_line else str(lesson.path)
+    if finding.verdict == "interactive":
+        return [say(lang, "docs.interactive")]
+    if finding.verdict == "no-step":
+        return [say(lang, "docs.no_step", number=lesson.number)]
+    if finding.verdict == "no-golden":
+        key = {"kubectl": "docs.no_golden", "host": "docs.look_step"}.get(finding.kind or "", "docs.own_step")
+        return [say(lang, key, step=finding.step, where=where)]
+    key = f"docs.{finding.verdict}" if finding.step else f"docs.{finding.verdict}_entry"
+    notes = [say(lang, key, step=finding.step, entry=finding.entry, where=where)]
+    if finding.verdict == "differs":
+        notes += finding.diff.splitlines()
+    if finding.prefix:
+        notes.append(say(lang, "docs.prefix"))
+    return notes
+
+
+def _docs_lines(result: ChapterResult, root: str, lang: str) -> list[tuple[int, str, str, list[str]]]:
+    """A chapter's report lines in the chapter's order: (line, kind of mark, what, notes)."""
+    lesson = result.lesson
+    items: list[tuple[int, str, str, list[str]]] = []
+    if lesson is not None:
+        items += [(f.line, f.verdict, f.command, _docs_notes(f, lesson, lang)) for f in result.findings]
+        items += [(b.line, "uncovered", b.text, [say(lang, "docs.uncovered", number=lesson.number)])
+                  for b in result.uncovered]
+    kind, key = ("missing-path", "docs.missing_path") if lesson else ("missing-path-no-lesson",
+                                                                        "docs.missing_path_no_lesson")
+    items += [(ref.line, kind, f"{ref.flag} {ref.path}", [say(lang, key, root=root)]) for ref in result.missing]
+    return sorted(items, key=lambda item: item[0])
+
+
+def docs_human(docs: DocsResult, lang: str, *, colour: bool = False) -> str:
+    lines: list[str] = []
+    for result in docs.chapters:
+        chapter, lesson = result.chapter, result.lesson
+        if lesson is None:
+            lines.append(say(lang, "docs.no_lesson", number=chapter.number, file=chapter.path,
+                             folder=docs.root / "transcripts"))
+        else:
+            lines.append(say(lang, "docs.chapter", number=chapter.number, file=chapter.path,
+                             title=lesson.title_in(lang)))
+        for line, kind, what, notes in _docs_lines(result, str(docs.root), lang):
+            mark, fg = DOCS_MARKS[kind]
+            lines.append(f"  {click.style(mark, fg=fg) if colour else mark} {chapter.path}:{line}  {what}")
+            lines += [f"      {note}" for note in notes]
+    counts = _docs_counts(docs)
+    if docs.passed:
+        summary = say(lang, "docs.pass", agrees=counts["agrees"], chapters=len(docs.chapters),
+                      uncompared=counts["no_golden"] + counts["interactive"] + counts["no_step"])
+    else:
+        drifting = ", ".join(str(r.chapter.number) for r in docs.chapters if not r.passed)
+        summary = say(lang, "docs.fail", drift=sum(r.drift for r in docs.chapters), chapters=drifting)
+    lines.append(click.style(summary, fg="green" if docs.passed else "red", bold=True) if colour else summary)
+    return "\n".join(lines)
+
+
+def _docs_counts(docs: DocsResult) -> dict[str, int]:
+    """How many of each verdict (keys with "_" for "-"), bullets not covered, missing paths that count."""
+    counts = dict.fromkeys(("agrees", "differs", "no_step", "no_golden", "interactive"), 0)
+    for result in docs.chapters:
+        for finding in result.findings:
+            counts[finding.verdict.replace("-", "_")] += 1
+    counts["uncovered"] = sum(len(r.uncovered) for r in docs.chapters)
+    counts["missing_paths"] = sum(len(r.missing) for r in docs.chapters if r.lesson is not None)
+    return counts
+
+
+def _docs_finding_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "line": finding.line,
+        "command": finding.command,
+        "verdict": finding.verdict,
+        "step": finding.step,
+        "step_line": finding.step_line,
+        "kind": finding.kind,
+        "entry": finding.entry,
+        "prefix": finding.prefix,
+        "expected": finding.expected,
+        "actual": finding.actual,
+        "diff": finding.diff,
+    }
+
+
+def docs_json(docs: DocsResult, lang: str) -> str:
+    chapters = [
+        {
+            "file": str(result.chapter.path),
+            "chapter": result.chapter.number,
+            "lesson": result.lesson.number if result.lesson else None,
+            "title": result.lesson.title_in(lang) if result.lesson else None,
+            "passed": result.passed,
+            "drift": result.drift,
+            "blocks": [_docs_finding_dict(finding) for finding in result.findings],
+            "uncovered": [{"line": b.line, "command": b.text} for b in result.uncovered],
+            "missing_paths": [{"line": r.line, "flag": r.flag, "path": r.path} for r in result.missing],
+        }
+        for result in docs.chapters
+    ]
+    body = {"schema": DOCS_SCHEMA, "passed": docs.passed, "root": str(docs.root), "chapters": chapters,
+            "summary": _docs_counts(docs)}
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
 # --- progress (stderr, terminals only) ---------------------------------------------------
 
 
@@ -449,9 +563,6 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.live = _isatty(self.stream) and "CI" not in os.environ
         self.colour = self.live and use_colour(self.stream)
-        # Asks the runner for the awaited object's status (it costs a `kubectl get --watch`,
-        # worth it only when someone watches the line).
-        self.wants_status = self.live
         self._last = 0.0
         self._shown = 0  # width of what is on the line now (to blank it without ESC[K)
 

@@ -107,13 +107,10 @@ def versions_from(result: Result, path: str, server: str) -> tuple[str, str]:
         info = {}
     client = str(info.get("clientVersion", {}).get("gitVersion", ""))
     if result.timed_out:
-        raise KubectlUnresponsive(path=path, problem=f"did not answer `kubectl version` within {VERSION_TIMEOUT:g} s",
-                                  problem_ja=f" {VERSION_TIMEOUT:g} 秒たっても `kubectl version` に答えませんでした")
+        raise KubectlUnresponsive(path=path, seconds=f"{VERSION_TIMEOUT:g}")
     if not client:
         # Not an old kubectl: no kubectl at all (`--kubectl /bin/true`) or a broken one.
-        said = last_line(result.output) or "nothing"
-        raise KubectlUnresponsive(path=path, problem=f"printed no kubectl version (it said: {said})",
-                                  problem_ja=f" kubectl のバージョンを表示しませんでした(出力: {said})")
+        raise KubectlUnresponsive("error.kubectl_no_version", path=path, said=last_line(result.output) or "-")
     check_version(parse_version(client), path)
     if "serverVersion" not in info:
         raise ClusterUnreachable(server=server, detail=last_line(result.output))
