@@ -122,12 +122,14 @@ def test_step_kinds_yourself_host_and_a_rejecting_probe() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "words"),
     [
-        ("  - yourself: k3d cluster create x\n", "  - yourself: k3d cluster create x\n    wait: {for: delete, object: pod/x}\n",
+        ("  - yourself: k3d cluster create x\n",
+         "  - yourself: k3d cluster create x\n    wait: {for: delete, object: pod/x}\n",
          5, "wait does not apply to a yourself step"),
         ("    needs: docker\n", "", 5, "needs both needs and expect"),
         ("  - yourself: k3d cluster create x\n", "  - yourself: k3d\n    run: kubectl get pods\n", 4,
          "exactly one of run, yourself, host"),
-        ("    background: true\n", "    background: true\n    expect: [x]\n", 11, "expect does not apply to a kubectl step"),
+        ("    background: true\n", "    background: true\n    expect: [x]\n", 11,
+         "expect does not apply to a kubectl step"),
     ],
 )
 def test_misplaced_step_keys_are_errors(old: str, new: str, line: int, words: str) -> None:

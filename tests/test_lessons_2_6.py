@@ -167,8 +167,8 @@ def test_check_6_in_the_learners_namespace_cleans_up_both_objects(sim_cli: Cli, 
     result = sim_cli("check", "6", *SIM, "--namespace", "lesson6-mine")
     assert result.returncode == 0, result.stdout + result.stderr
     # The cleanup deletes without waiting: the pod may still be terminating, never running on.
-    left = subprocess.run([kubectl, "get", "configmap,pod", "-n", "lesson6-mine", "-o",
-                           "jsonpath={range .items[*]}{.kind}/{.metadata.name} {.metadata.deletionTimestamp}{'\\n'}{end}"],
+    rows_of = "jsonpath={range .items[*]}{.kind}/{.metadata.name} {.metadata.deletionTimestamp}{'\\n'}{end}"
+    left = subprocess.run([kubectl, "get", "configmap,pod", "-n", "lesson6-mine", "-o", rows_of],
                           env=env, capture_output=True, text=True)
     rows = [line.split() for line in left.stdout.splitlines() if line.strip()]
     assert not [row for row in rows if row[0] == "ConfigMap/my-html-files"], left.stdout
