@@ -239,7 +239,7 @@ def default_pod_template(template: Obj, minor: int) -> None:
     """core/v1 pod-spec defaults inside a template (not the pod admission ones: no
     service-account volume, no tolerations; those come when a pod is created)."""
     meta = template.setdefault("metadata", {})
-    if minor < 35 and isinstance(meta, dict):
+    if minor < 34 and isinstance(meta, dict):  # kubernetes PR #130989 dropped it
         meta.setdefault("creationTimestamp", None)  # printed as `creationTimestamp: null`
     spec = template.get("spec")
     if not isinstance(spec, dict):
