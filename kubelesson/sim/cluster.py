@@ -10,7 +10,7 @@ import re
 import threading
 from typing import Any
 
-from kubelesson.sim import errors, patch, timeutil
+from kubelesson.sim import errors, patch, schema, timeutil
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.lifecycle import Lifecycle, NodeInfo
 from kubelesson.sim.options import SimOptions
@@ -356,6 +356,9 @@ class Cluster:
                 f"version ({rt.api_version})" if api_version != rt.api_version else
                 f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
             )
+        problem = schema.decode_error(rt.kind, body)
+        if problem:  # a value of the wrong JSON type: it would not decode into the Go struct
+            raise errors.cannot_decode(rt.kind, rt.version, problem)
         meta = body.get("metadata")
         if meta is None:
             meta = body["metadata"] = {}
@@ -396,7 +399,7 @@ class Cluster:
         if not name:
             raise errors.invalid(rt, "", [("FieldValueRequired", "metadata.name",
                                           "Required value: name or generateName is required")])
-        causes = _name_causes(rt, name)
+        causes = _name_causes(rt, name) + schema.object_causes(rt.kind, obj, self.options.minor)
         if rt is POD:
             causes += _pod_causes(obj)
         if causes:
@@ -442,14 +445,17 @@ class Cluster:
                        check_rv: bool) -> Obj:
         if not isinstance(new, dict):
             raise errors.bad_request("the patched object must be a JSON object")
+        problem = schema.decode_error(rt.kind, new)
+        if problem:  # a patch made a value of the wrong type
+            raise errors.invalid_patch(new, problem)
         name = live["metadata"]["name"]
         meta = new.get("metadata")
         if not isinstance(meta, dict):
             meta = new["metadata"] = {}
-        if meta.get("name", name) != name:
+        if meta.get("name") != name:  # missing too: an update must name its object
             raise errors.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL "
-                f"({name})")
+                f"the name of the object ({meta.get('name') or ''}) does not match the name on "
+                f"the URL ({name})")
         if check_rv and meta.get("resourceVersion") not in (
             None, "", live["metadata"]["resourceVersion"]
         ):
@@ -464,6 +470,9 @@ class Cluster:
                 meta.pop(key, None)
         if "status" in live:
             new["status"] = deep_copy(live["status"])
+        shared_causes = schema.object_causes(rt.kind, new, self.options.minor)
+        if shared_causes:
+            raise errors.invalid(rt, name, shared_causes)
         changed_images: list[str] = []
         if rt is POD:
             if not isinstance(new.get("spec"), dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kubelesson.sim.resources import ResourceType
@@ -111,3 +112,18 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
 
 def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def cannot_decode(rt_kind: str, version: str, problem: str) -> ApiError:
+    """A body that does not decode into the kind's Go struct (a value of the wrong type)."""
+    return bad_request(f'{rt_kind} in version "{version}" cannot be handled as a {rt_kind}: '
+                       f"{problem}")
+
+
+def invalid_patch(patched: Any, problem: str) -> ApiError:
+    """A patch whose result does not decode: the apiserver reports the patched object as the
+    invalid value of a field called `patch`, with no kind and no name."""
+    rendered = json.dumps(json.dumps(patched, separators=(",", ":")), ensure_ascii=False)
+    message = f"Invalid value: {rendered}: {problem}"
+    return ApiError(422, "Invalid", f' "" is invalid: patch: {message}', {
+        "causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]})

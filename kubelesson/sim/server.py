@@ -245,10 +245,18 @@ class Handler(BaseHTTPRequestHandler):
         if not raw.strip():
             raise errors.bad_request("the request body is empty")
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
+            too_deep = schema.depth(value) > schema.MAX_DEPTH
+        except RecursionError:  # nested beyond what the parser can follow
+            too_deep = True
         except (ValueError, UnicodeDecodeError) as exc:
             raise errors.bad_request(
                 f"couldn't get version/kind; json parse error: {exc}") from None
+        if too_deep:  # everything after this (copies, patches, printing) recurses
+            raise errors.bad_request(
+                "couldn't get version/kind; json parse error: the body nests more than "
+                f"{schema.MAX_DEPTH} levels deep, more than the kubelesson simulator accepts")
+        return value
 
     # -- dispatch ------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -384,6 +392,9 @@ class Handler(BaseHTTPRequestHandler):
         review = self._json_body()
         if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
             raise errors.bad_request("a SelfSubjectAccessReview with a spec is required")
+        problem = schema.decode_error("SelfSubjectAccessReview", review)
+        if problem:
+            raise errors.cannot_decode("SelfSubjectAccessReview", "v1", problem)
         attributes = review["spec"].get("resourceAttributes") or {}
         denied = (attributes.get("verb") == "create"
                   and attributes.get("resource") in self.server.cluster.options.forbidden)
@@ -506,6 +517,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
             body = (self._json_body() if content_type.startswith("application/json-patch")
                     else self._validated_body(rt))
+            problem = (schema.json_patch_error(body)
+                       if content_type.startswith("application/json-patch") else None)
+            if problem:
+                raise errors.bad_request(problem)
             self._send_json(200, cluster.patch(rt, ns, name, content_type, body,
                                                dry_run=self._dry_run()))
         elif method == "DELETE":
@@ -519,6 +534,9 @@ class Handler(BaseHTTPRequestHandler):
             options = self._json_body()
             if not isinstance(options, dict):
                 raise errors.bad_request("DeleteOptions must be a JSON object")
+            problem = schema.decode_error("DeleteOptions", options)
+            if problem:
+                raise errors.bad_request(problem)
         grace_raw = options.get("gracePeriodSeconds", self.query.get("gracePeriodSeconds"))
         try:
             grace = None if grace_raw in (None, "") else int(grace_raw)
