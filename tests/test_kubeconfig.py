@@ -70,7 +70,9 @@ def test_missing_or_unknown_context(files: tuple[Path, Path], tmp_path: Path) ->
     assert info.value.params == {"context": "nope"}
     with pytest.raises(NoContext) as info:
         kubeconfig.find_context({"KUBECONFIG": str(tmp_path / "missing")}, None)
-    assert info.value.key == "error.no_context"
+    # Not "no current context": the file itself is missing, and the message names it.
+    assert info.value.key == "error.kubeconfig_missing"
+    assert info.value.params == {"files": str(tmp_path / "missing")}
     broken = tmp_path / "broken"
     broken.write_text("clusters: [\n")
     with pytest.raises(NoContext):
