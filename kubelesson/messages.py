@@ -406,6 +406,20 @@ MESSAGES: Catalogue = {
     "policy.kustomize_missing": {"en": "{file}:{line}: {flag} {path} is not a folder of the course (kustomize would fetch it from the network)", "ja": "{file}:{line}: {flag} {path} はコースのフォルダーではありません(kustomize はネットワークから取得しようとします)"},
     "policy.kustomize_key": {"en": "{file}:{line}: {path}: the kustomization key {setting} is not allowed in a lesson", "ja": "{file}:{line}: {path}: kustomization のキー {setting} はレッスンでは使えません"},
     "policy.host": {"en": "{file}:{line}: a host step may only be 'docker ps' with -a, --filter and --format ({command} is not)", "ja": "{file}:{line}: host のステップに書けるのは -a・--filter・--format を付けた 'docker ps' だけです({command} は使えません)"},
+    # --- `kubelesson sim` (the simulated cluster's commands; sim/cli.py, sim/control.py) ---
+    "sim.error": {"en": "error: {what}", "ja": "エラー: {what}"},
+    "sim.already_running": {"en": "the simulated cluster is already running at {url} (pid {pid}): these are its settings, which `kubelesson sim env` prints too; to start it with other options, stop it first with `kubelesson sim down`", "ja": "シミュレートしたクラスターはすでに {url} で動いています(pid {pid})。表示したのはその設定で、`kubelesson sim env` でも表示できます。別のオプションで起動するには、先に `kubelesson sim down` で止めてください"},
+    "sim.stopped": {"en": "stopped the simulated cluster ({state_dir})", "ja": "シミュレートしたクラスターを停止しました({state_dir})"},
+    "sim.was_not_running": {"en": "the simulated cluster was not running ({state_dir})", "ja": "シミュレートしたクラスターは動いていませんでした({state_dir})"},
+    "sim.stale_pid": {"en": "the simulated cluster was not running ({state_dir}); its pid file named pid {pid}, which is not the simulator: that process was left alone and the stale files were removed", "ja": "シミュレートしたクラスターは動いていませんでした({state_dir})。pid ファイルにあった pid {pid} はシミュレーターではないため、そのプロセスには触れず、古いファイルだけを削除しました"},
+    "sim.unverified": {"en": "the pid file in {state_dir} names pid {pid}, which does not answer as the simulator and could not be checked otherwise, so it was left alone; if it is the simulator, stop it with: kill {pid}", "ja": "{state_dir} の pid ファイルにある pid {pid} はシミュレーターとして応答せず、ほかの方法でも確認できなかったため、そのままにしました。シミュレーターであれば kill {pid} で止めてください"},
+    "sim.not_running": {"en": "not running (state dir {state_dir})", "ja": "動いていません(状態ディレクトリ {state_dir})"},
+    "sim.status": {"en": "running: SIMULATED cluster (kubelesson sim), not a real Kubernetes cluster\nurl:     {url}\npid:     {pid}\nuptime:  {uptime}s\nstate:   {state_dir}", "ja": "動作中: シミュレートしたクラスター(kubelesson sim)で、本物の Kubernetes クラスターではありません\nurl:     {url}\npid:     {pid}\n稼働時間: {uptime} 秒\n状態:    {state_dir}"},
+    "sim.listening": {"en": "kubelesson SIMULATED cluster listening at {url} (not a real Kubernetes cluster)", "ja": "kubelesson のシミュレートしたクラスターが {url} で待ち受けています(本物の Kubernetes クラスターではありません)"},
+    "sim.press_ctrl_c": {"en": "Press Ctrl-C to stop.", "ja": "Ctrl-C で停止します。"},
+    "sim.start_timeout": {"en": "the simulator did not start within {seconds}s; see {log}", "ja": "シミュレーターが {seconds} 秒以内に起動しませんでした。{log} を見てください"},
+    "sim.start_failed": {"en": "the simulator failed to start: {why}", "ja": "シミュレーターの起動に失敗しました: {why}"},
+    "sim.port_in_use": {"en": "port {port} on 127.0.0.1 is already in use; choose another with --port or leave it out", "ja": "127.0.0.1 のポート {port} はすでに使われています。--port で別のポートを選ぶか、指定せずに実行してください"},
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubelesson.messages import language, say
 from kubelesson.sim import control
 from kubelesson.sim.options import SimOptions
 
@@ -95,13 +96,18 @@ def sim() -> None:
 def up(state_dir: Path | None, port: int, **kwargs: Any) -> None:
     """Start the simulator in the background and print the export lines for it."""
     where = _state(state_dir)
+    lang = language()
     try:
-        control.up(where, _options(kwargs), port)
+        started = control.up(where, _options(kwargs), port)
     except control.ControlError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(say(lang, "sim.error", what=exc.text(lang)), err=True)
         raise SystemExit(2) from None
+    # The same export lines either way, so that `eval "$(kubelesson sim up)"` always works.
     for line in control.env_lines(where):
         click.echo(line)
+    if started.already:
+        click.echo(say(lang, "sim.already_running", url=started.status.url,
+                       pid=started.status.pid), err=True)
 
 
 @sim.command()
@@ -109,24 +115,23 @@ def up(state_dir: Path | None, port: int, **kwargs: Any) -> None:
 def down(state_dir: Path | None) -> None:
     """Stop the background simulator (exit 0 even if it was not running)."""
     where = _state(state_dir)
-    if control.down(where):
-        click.echo(f"stopped the simulated cluster ({where})")
-    else:
-        click.echo(f"the simulated cluster was not running ({where})")
+    stopped = control.down(where)
+    key = {"stopped": "sim.stopped", "not-running": "sim.was_not_running",
+           "stale": "sim.stale_pid", "unverified": "sim.unverified"}[stopped.outcome]
+    click.echo(say(language(), key, state_dir=where, pid=stopped.pid))
 
 
 @sim.command()
 @_state_dir_option
 def status(state_dir: Path | None) -> None:
-    """Say whether the simulator runs, where, and for how long."""
+    """Say whether the simulator runs, where, and for how long (exit 2 when it does not)."""
     current = control.status(_state(state_dir))
+    lang = language()
     if not current.running:
-        click.echo(f"not running (state dir {current.state_dir})")
-        return
-    uptime = current.uptime or 0.0
-    click.echo(f"running: SIMULATED cluster (kubelesson sim), not a real Kubernetes cluster\n"
-               f"url:     {current.url}\npid:     {current.pid}\nuptime:  {uptime:.0f}s\n"
-               f"state:   {current.state_dir}")
+        click.echo(say(lang, "sim.not_running", state_dir=current.state_dir))
+        raise SystemExit(2)  # not running is an environment state, as for the other commands
+    click.echo(say(lang, "sim.status", url=current.url, pid=current.pid,
+                   uptime=f"{current.uptime or 0.0:.0f}", state_dir=current.state_dir))
 
 
 @sim.command()
@@ -147,6 +152,7 @@ def run(state_dir: Path | None, port: int, quiet: bool, **kwargs: Any) -> None:
     try:
         code = control.run_foreground(where, _options(kwargs), port, quiet=quiet)
     except control.ControlError as exc:
-        click.echo(f"error: {exc}", err=True)
+        lang = language()
+        click.echo(say(lang, "sim.error", what=exc.text(lang)), err=True)
         raise SystemExit(2) from None
     raise SystemExit(code)

@@ -17,7 +17,9 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
+from kubelesson.messages import language, say
 from kubelesson.sim.options import SimOptions
 
 PID_FILE = "sim.pid"
@@ -28,7 +30,16 @@ STOP_TIMEOUT = 10.0
 
 
 class ControlError(Exception):
-    """A foreseeable problem (port busy, already running): one line for the user."""
+    """A foreseeable problem (port busy, start-up failed): one line for the user, as a key
+    of kubelesson.messages and its values; str() is the English line."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(say("en", key, **params))
+
+    def text(self, lang: str) -> str:
+        return say(lang, self.key, **self.params)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,21 @@ class Status:
     @property
     def uptime(self) -> float | None:
         return None if self.started is None else time.time() - self.started
+
+
+@dataclass(frozen=True)
+class Started:
+    status: Status
+    already: bool  # it was running before: nothing was started
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What `down` did: stopped the simulator, found none, or found a pid file naming a
+    process that is not the simulator (left alone) or that could not be checked."""
+
+    outcome: Literal["stopped", "not-running", "stale", "unverified"]
+    pid: int | None = None
 
 
 def default_state_dir() -> Path:
@@ -66,26 +92,90 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _answers(url: str) -> bool:
+def _served_by(url: str) -> int | None:
+    """The pid of the simulator answering at `url` (its /_sim/identity), or None."""
+    if not url.startswith("http://127.0.0.1:"):  # only ever ask our own loopback servers
+        return None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url + "/version", timeout=1) as reply:
-            return bool(reply.status == 200)
+        with opener.open(url + "/_sim/identity", timeout=1) as reply:
+            identity = json.loads(reply.read(4096))
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+    if not isinstance(identity, dict) or identity.get("kind") != "kubelesson-sim":
+        return None
+    pid = identity.get("pid")
+    return pid if isinstance(pid, int) else None
+
+
+def _recorded(state_dir: Path) -> tuple[int, dict[str, object]] | None:
+    """The pid file's pid and sim.json's contents, if both can be read."""
+    try:
+        pid = int((state_dir / PID_FILE).read_text().strip())
+        info = json.loads((state_dir / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return (pid, info) if isinstance(info, dict) else None
 
 
 def status(state_dir: Path) -> Status:
-    """Running means: the pid file names a live process and the recorded URL answers."""
-    pid_path, info_path = state_dir / PID_FILE, state_dir / INFO_FILE
-    try:
-        pid = int(pid_path.read_text().strip())
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
+    """Running means: the pid file names a live process, and the simulator answering at the
+    recorded URL says that it is that process."""
+    recorded = _recorded(state_dir)
+    if recorded is None:
         return Status(False, state_dir)
-    if not _alive(pid):
-        return Status(False, state_dir)
+    pid, info = recorded
     url = str(info.get("url", ""))
-    return Status(_answers(url), state_dir, pid, url, float(info.get("started", 0)) or None)
+    if not _alive(pid) or _served_by(url) != pid:
+        return Status(False, state_dir)
+    started = info.get("started")
+    return Status(True, state_dir, pid, url,
+                  float(started) if isinstance(started, (int, float)) and started else None)
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """The process's arguments, from /proc or else from ps; None if neither can tell."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+    except OSError:
+        pass
+    try:
+        ps = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True,
+                            text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return ps.stdout.split() if ps.returncode == 0 and ps.stdout.strip() else None
+
+
+def _looks_like_simulator(args: list[str], state_dir: Path, cwd: Path) -> bool:
+    """`python -m kubelesson.sim run ...` or `kubelesson sim run ...`, for this state dir
+    (a relative --state-dir is taken from the process's working directory, `cwd`)."""
+    ours = "kubelesson.sim" in args or (
+        any(Path(arg).name == "kubelesson" for arg in args) and "sim" in args)
+    if not ours or "run" not in args:
+        return False
+    given = next((arg.split("=", 1)[1] for arg in args if arg.startswith("--state-dir=")), None)
+    if "--state-dir" in args[:-1]:
+        given = args[args.index("--state-dir") + 1]
+    if given is None:
+        return state_dir.resolve() == default_state_dir().resolve()
+    return (cwd / given).resolve() == state_dir.resolve()
+
+
+def _identify(pid: int, url: str, state_dir: Path) -> Literal["simulator", "stale", "unverified"]:
+    """Whether `pid` is this state dir's simulator: it says so at its URL, or its command
+    line shows it (when it does not answer: hung, or still starting)."""
+    if _served_by(url) == pid:
+        return "simulator"
+    args = _command_line(pid)
+    if args is None:
+        return "unverified"
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        cwd = Path.cwd()
+    return "simulator" if _looks_like_simulator(args, state_dir, cwd) else "stale"
 
 
 def write_info(state_dir: Path, url: str) -> None:
@@ -117,13 +207,12 @@ def option_args(options: SimOptions) -> list[str]:
     return args
 
 
-def up(state_dir: Path, options: SimOptions, port: int) -> Status:
-    """Start `python -m kubelesson.sim run` detached and wait until it answers."""
+def up(state_dir: Path, options: SimOptions, port: int) -> Started:
+    """Start `python -m kubelesson.sim run` detached and wait until it answers; if it runs
+    already, say so (its options stay those it was started with)."""
     current = status(state_dir)
     if current.running:
-        raise ControlError(
-            f"the simulator is already running at {current.url} (pid {current.pid}); "
-            f"run `kubelesson sim down --state-dir {state_dir}` first")
+        return Started(current, already=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     clear_info(state_dir)
     log_path = state_dir / LOG_FILE
@@ -136,14 +225,14 @@ def up(state_dir: Path, options: SimOptions, port: int) -> Status:
     while time.monotonic() < deadline:
         rc = proc.poll()
         if rc is not None:
-            raise ControlError(_startup_failure(log_path, rc))
+            raise ControlError("sim.start_failed", why=_startup_failure(log_path, rc))
         current = status(state_dir)
         if current.running:
-            return current
+            return Started(current, already=False)
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    raise ControlError(f"the simulator did not start within {START_TIMEOUT:.0f}s; see {log_path}")
+    raise ControlError("sim.start_timeout", seconds=f"{START_TIMEOUT:.0f}", log=log_path)
 
 
 def _startup_failure(log_path: Path, rc: int) -> str:
@@ -152,20 +241,27 @@ def _startup_failure(log_path: Path, rc: int) -> str:
     except OSError:
         lines = []
     last = lines[-1] if lines else f"exit code {rc}"
-    last = last.removeprefix("error: ")
-    return f"the simulator failed to start: {last}"
+    for lang in ("en", "ja"):  # the child wrote its error in the language it was given
+        prefix = say(lang, "sim.error", what="")
+        last = last.removeprefix(prefix)
+    return last
 
 
-def down(state_dir: Path) -> bool:
-    """Stop the background simulator (its whole process group). False if none was running."""
-    try:
-        pid = int((state_dir / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
+def down(state_dir: Path) -> Stopped:
+    """Stop the background simulator (its whole process group), after making sure the pid
+    on file is still the simulator: a pid file left by one that died may by now name any
+    other program, which must not be signalled."""
+    recorded = _recorded(state_dir)
+    if recorded is None or not _alive(recorded[0]):
         clear_info(state_dir)
-        return False
-    if not _alive(pid):
+        return Stopped("not-running")
+    pid, info = recorded
+    identity = _identify(pid, str(info.get("url", "")), state_dir)
+    if identity == "stale":
         clear_info(state_dir)
-        return False
+        return Stopped("stale", pid)
+    if identity == "unverified":
+        return Stopped("unverified", pid)
     _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
     while _alive(pid) and time.monotonic() < deadline:
@@ -177,7 +273,7 @@ def down(state_dir: Path) -> bool:
             _reap(pid)
             time.sleep(0.05)
     clear_info(state_dir)
-    return True
+    return Stopped("stopped", pid)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -215,15 +311,15 @@ def run_foreground(state_dir: Path, options: SimOptions, port: int, *, quiet: bo
         with running(state_dir, options=options, port=port) as sim:
             write_info(state_dir, sim.url)
             if announce and not quiet:
-                print(f"kubelesson SIMULATED cluster listening at {sim.url} "
-                      "(not a real Kubernetes cluster)", flush=True)
+                lang = language()
+                print(say(lang, "sim.listening", url=sim.url), flush=True)
                 for line in env_lines(state_dir):
                     print(line, flush=True)
-                print("Press Ctrl-C to stop.", flush=True)
+                print(say(lang, "sim.press_ctrl_c"), flush=True)
             while not stop.wait(3600):
                 pass
     except PortInUse as exc:
-        raise ControlError(f"{exc}; choose another with --port or leave it out") from None
+        raise ControlError("sim.port_in_use", port=exc.port) from None
     finally:
         clear_info(state_dir)
     return 130 if received and received[-1] == signal.SIGINT else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import select
 import socket
 import threading
@@ -319,6 +320,10 @@ class Handler(BaseHTTPRequestHandler):
         elif head in ("healthz", "livez", "readyz") and len(parts) == 1:
             self._only(method, "GET")
             self._send_bytes(200, b"ok", "text/plain; charset=utf-8")
+        elif head == "_sim" and parts[1:] == ["identity"]:
+            # Lets `kubelesson sim down` make sure the pid it was given is this server's.
+            self._only(method, "GET")
+            self._send_json(200, {"kind": "kubelesson-sim", "pid": os.getpid()})
         elif head == "_sim" and parts[1:] == ["events"]:
             self._only(method, "GET")
             self._send_bytes(200, cluster.transitions_json(), JSON)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -37,7 +39,8 @@ def test_up_status_env_down(tmp_path: Path) -> None:
         assert status.returncode == 0 and "SIMULATED" in status.stdout
         assert "url:     http://127.0.0.1:" in status.stdout
         again = _sim("up", "--state-dir", str(state))
-        assert again.returncode == 2 and "already running" in again.stderr
+        assert again.returncode == 0 and again.stdout == up.stdout  # eval "$(...)" still works
+        assert "already running" in again.stderr and "kubelesson sim env" in again.stderr
         assert again.stderr.count("\n") == 1
         assert _sim("env", "--state-dir", str(state)).stdout == up.stdout
         pid = int((state / "sim.pid").read_text())
@@ -54,7 +57,8 @@ def test_up_status_env_down(tmp_path: Path) -> None:
     assert not alive
     not_running = _sim("down", "--state-dir", str(state))
     assert not_running.returncode == 0 and "not running" in not_running.stdout
-    assert "not running" in _sim("status", "--state-dir", str(state)).stdout
+    stopped = _sim("status", "--state-dir", str(state))
+    assert stopped.returncode == 2 and "not running" in stopped.stdout
 
 
 def test_up_on_busy_port_exits_2(tmp_path: Path) -> None:
@@ -89,3 +93,77 @@ def test_default_state_dir_uses_xdg(tmp_path: Path, monkeypatch: object) -> None
     result = runner.invoke(sim, ["env"], env={"XDG_STATE_HOME": str(tmp_path)})
     assert result.exit_code == 0
     assert f"export KUBECONFIG={tmp_path}/kubelesson/sim/kubeconfig" in result.output
+
+
+def test_eval_of_up_works_when_it_was_already_running(tmp_path: Path) -> None:
+    """The second `eval "$(kubelesson sim up)"` in a new shell still points kubectl at it."""
+    state = tmp_path / "state"
+    first = _sim("up", "--state-dir", str(state))
+    assert first.returncode == 0, first.stderr
+    try:
+        script = (f'eval "$({sys.executable} -m kubelesson.sim up --state-dir {state})" && '
+                  f'echo "$KUBECONFIG" && {VENV_KUBECTL} get nodes -o name')
+        shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                               timeout=60, env={k: v for k, v in os.environ.items()
+                                                if k not in ("KUBECONFIG", "KUBECACHEDIR")})
+    finally:
+        _sim("down", "--state-dir", str(state))
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines()[0] == str(state / "kubeconfig")
+    assert "node/" in shell.stdout and "already running" in shell.stderr
+
+
+def _stale_state(state: Path, pid: int, url: str) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "sim.pid").write_text(f"{pid}\n")
+    (state / "sim.json").write_text(json.dumps({"url": url, "pid": pid, "started": time.time()}))
+
+
+def test_down_leaves_a_stranger_named_by_a_stale_pid_alone(tmp_path: Path) -> None:
+    """A pid file left by a simulator that died: the number now belongs to another program."""
+    state = tmp_path / "state"
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        _stale_state(state, stranger.pid, "http://127.0.0.1:9")
+        down = _sim("down", "--state-dir", str(state))
+        time.sleep(0.3)
+        assert stranger.poll() is None, "the stranger was signalled"
+        assert down.returncode == 0, down.stderr
+        assert f"pid {stranger.pid}" in down.stdout and "not the simulator" in down.stdout
+        assert not (state / "sim.pid").exists() and not (state / "sim.json").exists()
+    finally:
+        stranger.kill()
+        stranger.wait(10)
+
+
+def test_down_asks_the_server_who_it_is(tmp_path: Path) -> None:
+    """The recorded URL answers, but it is another simulator, not the pid on file."""
+    from kubelesson.sim import running
+    from tests.sim.conftest import FAST
+
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        with running(tmp_path / "other", options=FAST) as other:
+            _stale_state(tmp_path / "state", stranger.pid, other.url)
+            assert _sim("status", "--state-dir", str(tmp_path / "state")).returncode == 2
+            down = _sim("down", "--state-dir", str(tmp_path / "state"))
+            assert down.returncode == 0 and "not the simulator" in down.stdout
+            assert stranger.poll() is None
+            assert _sim("status", "--state-dir", str(tmp_path / "other")).returncode == 2
+            with urllib.request.urlopen(other.url + "/version", timeout=5) as reply:
+                assert reply.status == 200
+    finally:
+        stranger.kill()
+        stranger.wait(10)
+
+
+def test_sim_messages_follow_the_language(tmp_path: Path) -> None:
+    runner = CliRunner()
+    unset = {"LC_ALL": "", "LC_MESSAGES": "", "LANGUAGE": ""}
+    ja = runner.invoke(sim, ["status", "--state-dir", str(tmp_path)],
+                       env={**unset, "LANG": "ja_JP.UTF-8"})
+    en = runner.invoke(sim, ["status", "--state-dir", str(tmp_path)],
+                       env={**unset, "LANG": "C.UTF-8"})
+    assert (ja.exit_code, en.exit_code) == (2, 2)
+    assert ja.output == f"動いていません(状態ディレクトリ {tmp_path})\n"
+    assert en.output == f"not running (state dir {tmp_path})\n"
