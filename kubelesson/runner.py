@@ -14,10 +14,12 @@ import email.message
 import fnmatch
 import http.client
 import ipaddress
+import os
 import re
 import shlex
 import shutil
 import socket
+import tempfile
 import threading
 import time
 import urllib.error
@@ -25,6 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Protocol
 
 from kubelesson import __version__, interrupts, podstate
@@ -34,6 +37,11 @@ from kubelesson.lesson import Lesson, Probe, Step, Wait
 from kubelesson.normalize import Context
 from kubelesson.sandbox import Target
 from kubelesson.transcript import Entry, Transcript
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock (see local_ports)
+    fcntl = None  # type: ignore[assignment]
 
 PORT_PAIR = re.compile(r"^(?P<local>\d+)(?P<rest>:\d+)?$")
 
@@ -149,11 +157,111 @@ def free_port() -> int:
 # -j N`, two lessons would otherwise both find 8000 free and race for it.
 _claimed: set[int] = set()
 _claim_lock = threading.Lock()
+# ... and by other kubelesson processes (five `kubelesson check 3` at once): a port is
+# free to one of them only until kubectl listens on it, so each claim also holds a lock
+# file, <tmp>/kubelesson-ports-<uid>/<port>.lock, with flock, until the step ends; the
+# kernel lets go of it when a process dies. Without flock (Windows) claims stay within the
+# process, and a failed bind is retried on another port (Runner.run_background).
+NO_LOCK = -1  # a claim that holds no lock file
+PORT_RETRIES = 2  # new ports tried when kubectl cannot listen on the one it was given
 
 
-def _remap(argv: list[str]) -> tuple[list[str], dict[int, int], set[int]]:
-    mapping: dict[int, int] = {}
-    claimed: set[int] = set()
+def _lock_dir() -> Path | None:
+    if fcntl is None:
+        return None
+    folder = Path(tempfile.gettempdir()) / f"kubelesson-ports-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid != os.getuid():  # not ours: its locks mean nothing
+            return None
+    except OSError:
+        return None
+    return folder
+
+
+def _lock_port(port: int) -> int | None:
+    """Lock this port's file for this claim: the descriptor (NO_LOCK if locking is not
+    possible here), or None when another kubelesson process holds it."""
+    folder = _lock_dir()
+    if folder is None or fcntl is None:
+        return NO_LOCK
+    path = folder / f"{port}.lock"
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return NO_LOCK
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            # Its last holder removes the file on release: a lock on a removed file is
+            # no lock at all, so try again on the file that is there now.
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+    return None
+
+
+def _claim(port: int, *, check: bool) -> int | None:
+    """Claim a local port for a port-forward (the caller holds _claim_lock): its lock, or
+    None when this process or another kubelesson holds it, or (check) it is busy."""
+    if port in _claimed:
+        return None
+    fd = _lock_port(port)
+    if fd is None:
+        return None
+    if check and not port_is_free(port):
+        _unlock(port, fd)
+        return None
+    _claimed.add(port)
+    return fd
+
+
+def _claim_free() -> tuple[int, int]:
+    """A free port the kernel picks, claimed (two processes may be handed the same one)."""
+    for _ in range(50):
+        port = free_port()
+        fd = _claim(port, check=False)
+        if fd is not None:
+            return port, fd
+    port = free_port()
+    _claimed.add(port)
+    return port, NO_LOCK
+
+
+def _unlock(port: int, fd: int) -> None:
+    if fd == NO_LOCK:
+        return
+    folder = _lock_dir()
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            (folder / f"{port}.lock").unlink()
+    os.close(fd)
+
+
+def _release(port: int, fd: int) -> None:
+    _claimed.discard(port)
+    _unlock(port, fd)
+
+
+@dataclass
+class _Lease:
+    """The ports one port-forward step holds: used -> lesson's port, and their locks."""
+
+    mapping: dict[int, int]
+    locks: dict[int, int]
+
+
+_leases: dict[int, _Lease] = {}  # id(argv) of the steps under way -> their lease
+
+
+def _remap(argv: list[str]) -> tuple[list[str], _Lease]:
+    lease = _Lease({}, {})
     result = list(argv)
     start = argv.index("port-forward") + 2
     for i, word in enumerate(argv[start:], start):
@@ -161,33 +269,67 @@ def _remap(argv: list[str]) -> tuple[list[str], dict[int, int], set[int]]:
         if not match:
             continue
         wanted = int(match["local"])
-        if wanted not in _claimed and port_is_free(wanted):
-            claimed.add(wanted)
+        fd = _claim(wanted, check=True)
+        if fd is not None:
+            lease.locks[wanted] = fd
             continue
-        used = free_port()
-        while used in _claimed:
-            used = free_port()
-        claimed.add(used)
-        mapping[used] = wanted
+        used, fd = _claim_free()
+        lease.locks[used] = fd
+        lease.mapping[used] = wanted
         result[i] = f"{used}{match['rest'] or ':' + match['local']}"
-    return result, mapping, claimed
+    return result, lease
 
 
 @contextlib.contextmanager
 def local_ports(argv: list[str]) -> Iterator[tuple[list[str], dict[int, int]]]:
     """For ``kubectl port-forward``: the lesson's local ports, or free ones where those are
-    busy (mapping used -> lesson's), held for this process until the step ends."""
+    busy (mapping used -> lesson's), held against this and other kubelesson processes
+    until the step ends."""
     if "port-forward" not in argv:
         yield argv, {}
         return
     with _claim_lock:
-        result, mapping, claimed = _remap(argv)
-        _claimed.update(claimed)
+        result, lease = _remap(argv)
+    _leases[id(result)] = lease
     try:
-        yield result, mapping
+        yield result, lease.mapping
     finally:
+        _leases.pop(id(result), None)
         with _claim_lock:
-            _claimed.difference_update(claimed)
+            for port, fd in lease.locks.items():
+                _release(port, fd)
+
+
+def rebind(argv: list[str]) -> dict[int, int]:
+    """kubectl could not listen on a port it was given (another program took it after the
+    check): every local port of this step is exchanged for a fresh one, in ``argv`` and in
+    the step's mapping, in place. Returns old -> new; empty if ``argv`` is not a
+    port-forward step under way in local_ports."""
+    lease = _leases.get(id(argv))
+    if lease is None:
+        return {}
+    moved: dict[int, int] = {}
+    with _claim_lock:
+        start = argv.index("port-forward") + 2
+        for i, word in enumerate(argv[start:], start):
+            match = PORT_PAIR.match(word)
+            if not match:
+                continue
+            old = int(match["local"])
+            wanted = lease.mapping.pop(old, old)
+            used, fd = _claim_free()
+            lease.locks[used] = fd
+            if old in lease.locks:
+                _release(old, lease.locks.pop(old))
+            lease.mapping[used] = wanted
+            argv[i] = f"{used}{match['rest'] or f':{wanted}'}"
+            moved[old] = used
+    return moved
+
+
+def _could_not_listen(output: str) -> bool:
+    """kubectl port-forward's words when it cannot bind a local port."""
+    return "unable to listen on" in output.lower()
 
 
 def with_port(url: str, ports: dict[int, int]) -> str:
@@ -268,17 +410,28 @@ class Runner:
         return Entry(shlex.join(argv), result.output, result.exit_code)
 
     def run_background(self, step: Step, argv: list[str]) -> tuple[tuple[Entry, ...], ProbeOutcome | None]:
-        proc = self.kubectl.start(argv[1:])
-        probe = None
-        try:
-            marker = step.ready or "Forwarding from"
-            ready = proc.wait_for(lambda lines: any(marker in line for line in lines), self.command_timeout)
-            if ready and step.probe:
-                # kubectl's "Handling connection" lines are dropped by normalization (the
-                # chapter does not show them), so nothing waits for them here.
-                probe = self.probe(step.probe)
-        finally:
-            result = proc.stop()
+        attempts = 1 + (PORT_RETRIES if "port-forward" in argv else 0)
+        marker = step.ready or "Forwarding from"
+        for attempt in range(attempts):
+            proc = self.kubectl.start(argv[1:])
+            probe = None
+            try:
+                ready = proc.wait_for(lambda lines: any(marker in line for line in lines), self.command_timeout)
+                if ready and step.probe:
+                    # kubectl's "Handling connection" lines are dropped by normalization (the
+                    # chapter does not show them), so nothing waits for them here.
+                    probe = self.probe(step.probe)
+            finally:
+                result = proc.stop()
+            if ready or attempt + 1 == attempts or not _could_not_listen(result.output):
+                break
+            # Another program took a local port after it was found free: run the step again
+            # on fresh ports (the transcript keeps only this last run; ports map back).
+            moved = rebind(argv)
+            if not moved:
+                break
+            for old, new in moved.items():
+                self.ports[new] = self.ports.pop(old, old)
         entries = [Entry(shlex.join(argv), result.output, result.exit_code)]
         if step.probe:
             entries.append(self.probe_entry(step.probe, probe))
