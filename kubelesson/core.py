@@ -42,7 +42,7 @@ class Checked:
 
     @property
     def passed(self) -> bool:
-        return self.comparison.passed and not self.run.skipped and not self.run.looks_failed
+        return self.comparison.passed and not (self.run.skipped or self.run.looks_failed or self.run.checks_failed)
 
 
 def user_kubectl(options: Options) -> kubectl.Kubectl:

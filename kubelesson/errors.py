@@ -62,6 +62,12 @@ class KubectlUnresponsive(KubelessonError):
     key = "error.kubectl_hung"
 
 
+class EditImpossible(KubelessonError):
+    """A step's ``edit`` cannot be made to the course file it names."""
+
+    key = "error.edit_impossible"
+
+
 class NamespaceMissing(KubelessonError):
     """``--namespace NS`` names a namespace the cluster does not have."""
 

@@ -184,3 +184,12 @@ def for_probe(record: StepRecord) -> Hint:
         # Something did answer, so the forward works: which image does the pod really run?
         return Hint("wrong_page", _fill("kubectl describe {object}", record.step.run))
     return Hint("probe_failed", record.step.run)
+
+
+def for_checks(record: StepRecord) -> Hint:
+    """A rollout whose invariants broke: a stalled one says which pod held it up."""
+    stalled = next((check for check in record.checks if check.key == "stalled"), None)
+    target = record.step.during.until if record.step.during else "deployment"
+    if stalled is not None:
+        return Hint("rollout_stalled", f"kubectl describe pod {stalled.params['pod']}")
+    return Hint("invariant", f"kubectl rollout history {target}")

@@ -41,12 +41,51 @@ class Wait:
 @dataclass(frozen=True)
 class Probe:
     """While a background step runs: GET ``url`` and expect ``expect`` in the body (and,
-    with ``reject``, not that text: a mounted page must replace the image's own)."""
+    with ``reject``, not that text: a mounted page must replace the image's own); or, with
+    ``send``, a Redis session at ``url`` (``localhost:PORT``) whose replies the golden holds."""
 
     url: str
-    expect: str
+    expect: str = ""
     timeout: float = 10.0
     reject: str | None = None
+    send: tuple[str, ...] = ()  # Redis commands, as a learner types them at redis-cli
+
+    @property
+    def is_redis(self) -> bool:
+        return bool(self.send)
+
+    def shell_command(self, address: str | None = None) -> str:
+        """The command a learner would type to look at the same thing (the transcript entry's
+        command); ``address`` is where the probe really went when the local port moved."""
+        where = address or self.url
+        if self.is_redis:
+            host, _, port = where.partition(":")
+            return f"redis-cli -h {host} -p {port}"
+        return f"curl -s {where} | grep -o {shlex.quote(self.expect)}"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """The chapter asks the learner to change a course file; kubelesson never edits the
+    learner's files, so the step runs on a changed copy, shown with the file's own name."""
+
+    file: str
+    replace: str
+    with_: str
+
+
+@dataclass(frozen=True)
+class During:
+    """What must hold while a step's change rolls out, from a watch of the pods kept during
+    the step (a rolling update is a process: any one snapshot of it is a random moment)."""
+
+    pods: str  # label selector of the pods watched
+    until: str  # the object whose `kubectl rollout status` ends the watch
+    min_ready: int | None = None  # Ready pods never fewer than this
+    max_live: int | None = None  # pods that are not terminating never more than this
+    all_new: bool = False  # at the end, every pod is one that did not exist before
+    final_replicas: int | None = None  # one ReplicaSet ends with this many, the others at 0
+    timeout: float = 180.0
 
 
 # What a step is: a kubectl command kubelesson runs and compares with the golden; a command
@@ -68,6 +107,8 @@ class Step:
     needs: str | None = None  # host steps: the program that must be on PATH
     expect: tuple[str, ...] = ()  # host steps: lines their output must hold
     context: str | None = None  # host steps: a glob the current context must match (k3d-*)
+    edit: Edit | None = None  # kubectl steps: run on a changed copy of a course file
+    during: During | None = None  # kubectl steps: invariants watched while the step rolls out
 
     @property
     def argv(self) -> list[str]:
@@ -247,14 +288,59 @@ def _read_wait(r: _Reader, node: Node) -> Wait:
     return Wait(condition=condition, target=r.string(items["object"], "wait.object"), timeout=timeout)
 
 
+def _read_redis_probe(r: _Reader, items: dict[str, Node]) -> Probe:
+    address = r.string(items["redis"], "probe.redis")
+    if not re.match(r"^(localhost|127\.0\.0\.1):\d+$", address):
+        raise r.fail(items["redis"], "probe.redis must be localhost:PORT")
+    if "send" not in items:
+        raise r.fail(items["redis"], "a redis probe needs send: [commands]")
+    send = tuple(r.string(n, "probe.send item") for n in r.sequence(items["send"], "probe.send"))
+    timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
+    return Probe(url=address, timeout=timeout, send=send)
+
+
 def _read_probe(r: _Reader, node: Node) -> Probe:
-    items = r.mapping(node, {"get", "expect", "reject", "timeout"}, {"get", "expect"}, "probe")
+    items = r.mapping(node, {"get", "expect", "reject", "timeout", "redis", "send"}, set(), "probe")
+    if "redis" in items:
+        return _read_redis_probe(r, items)
+    for key in ("get", "expect"):
+        if key not in items:
+            raise r.fail(node, f"probe lacks the required key {key!r}")
     url = r.string(items["get"], "probe.get")
     if not re.match(r"^http://(localhost|127\.0\.0\.1):\d+(/|$)", url):
         raise r.fail(items["get"], "probe.get must be an http://localhost:PORT/ URL")
     timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
     reject = r.string(items["reject"], "probe.reject") if "reject" in items else None
     return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout, reject=reject)
+
+
+def _read_edit(r: _Reader, node: Node, run: str) -> Edit:
+    items = r.mapping(node, {"file", "replace", "with"}, {"file", "replace", "with"}, "edit")
+    file = r.string(items["file"], "edit.file")
+    if file not in shlex.split(run):
+        raise r.fail(items["file"], f"edit.file {file!r} is not an argument of the step's command")
+    return Edit(file, r.string(items["replace"], "edit.replace"), r.string(items["with"], "edit.with"))
+
+
+def _count(r: _Reader, node: Node, where: str) -> int:
+    value = r.string(node, where)
+    if not value.isdigit():
+        raise r.fail(node, f"{where} must be a whole number")
+    return int(value)
+
+
+def _read_during(r: _Reader, node: Node) -> During:
+    keys = {"pods", "until", "min_ready", "max_live", "all_new", "final_replicas", "timeout"}
+    items = r.mapping(node, keys, {"pods", "until"}, "during")
+    counts = {key: _count(r, items[key], f"during.{key}") for key in ("min_ready", "max_live", "final_replicas")
+              if key in items}
+    return During(
+        pods=r.string(items["pods"], "during.pods"),
+        until=r.string(items["until"], "during.until"),
+        all_new=r.boolean(items["all_new"], "during.all_new") if "all_new" in items else False,
+        timeout=r.number(items["timeout"], "during.timeout") if "timeout" in items else 180.0,
+        **counts,
+    )
 
 
 def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tuple[StepKind, str, Node]:
@@ -275,7 +361,7 @@ def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tu
 
 
 # Keys that only make sense for a kubectl step, and those only for a host step.
-KUBECTL_ONLY = {"wait", "background", "ready", "probe"}
+KUBECTL_ONLY = {"wait", "background", "ready", "probe", "edit", "during"}
 HOST_ONLY = {"needs", "expect", "context"}
 
 
@@ -306,6 +392,8 @@ def _read_step(r: _Reader, node: Node, index: int) -> Step:
         ready=r.string(items["ready"], f"{where}.ready") if "ready" in items else None,
         probe=probe,
         kind=kind,
+        edit=_read_edit(r, items["edit"], command) if "edit" in items else None,
+        during=_read_during(r, items["during"]) if "during" in items else None,
     )
 
 

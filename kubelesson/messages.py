@@ -53,6 +53,10 @@ MESSAGES: Catalogue = {
         "en": "{path} printed no kubectl version (it said: {said}); is it a working kubectl? (pass another with --kubectl PATH)",
         "ja": "{path} は kubectl のバージョンを表示しませんでした(出力: {said})。動作する kubectl ですか(別のものを --kubectl PATH で指定できます)",
     },
+    "error.edit_impossible": {
+        "en": "cannot make the lesson's change to {file}: {what} (restore the course's copy of the file)",
+        "ja": "{file} にレッスンの変更を加えられません: {what}(コースのファイルを元に戻してください)",
+    },
     "error.namespace_missing": {
         "en": "the namespace {namespace} does not exist in context {context}; create it (kubectl create namespace {namespace}) or leave out --namespace to use a sandbox",
         "ja": "名前空間 {namespace} はコンテキスト {context} にありません。作成する(kubectl create namespace {namespace})か、--namespace を外してサンドボックスを使ってください",
@@ -143,6 +147,16 @@ MESSAGES: Catalogue = {
     "report.other_cluster": {"en": "these are not the nodes of the course's cluster (k3d-hands-on-server-0 and three agents); found: {nodes}", "ja": "コースのクラスター(k3d-hands-on-server-0 と 3 つのエージェント)のノードではありません。見つかったノード: {nodes}"},
     "hint.own_page": {"en": "the image's own welcome page came back, so the mounted files are not being served; check the volume and its mountPath in the manifest", "ja": "イメージ標準のページが返ってきました。マウントしたファイルが配信されていません。マニフェストのボリュームと mountPath を確認してください"},
     "hint.agent_count": {"en": "the lesson's cluster has three agent nodes besides its server; this one was created with another --agents count (delete it and create it again with --agents 3)", "ja": "レッスンのクラスターにはサーバーのほかにエージェントノードが 3 つあります。このクラスターは別の --agents の数で作られています(削除して --agents 3 で作り直してください)"},
+    # --- rollouts watched as a process (steps with `during`) ---
+    "check.min_ready": {"en": "Ready pods never fewer than {want} during the rollout (fewest seen: {seen})", "ja": "ロールアウト中、Ready の Pod は常に {want} 個以上(最少: {seen})"},
+    "check.max_live": {"en": "never more than {want} pods at once (most seen: {seen})", "ja": "同時に存在する Pod は {want} 個以下(最多: {seen})"},
+    "check.all_new": {"en": "every pod at the end is a new one (old pods left: {old})", "ja": "最後の Pod はすべて新しく作られたもの(残った古い Pod: {old})"},
+    "check.final_replicas": {"en": "the new ReplicaSet ends with {want} Ready pods and the old ones at 0 (replicas/ready seen: {seen})", "ja": "新しい ReplicaSet は Ready な Pod {want} 個、古いものは 0 個で終わる(replicas/ready: {seen})"},
+    "check.stalled": {"en": "the rollout stalled: pod {pod} is {state}, while {serving} Ready pods keep serving", "ja": "ロールアウトが止まりました: Pod {pod} が {state} のままで、Ready な Pod {serving} 個が動き続けています"},
+    "check.rollout": {"en": "the rollout did not finish: {detail}", "ja": "ロールアウトが終わりませんでした: {detail}"},
+    "report.redis_failed": {"en": "no Redis session at {address}: {detail}", "ja": "{address} で Redis に接続できませんでした: {detail}"},
+    "hint.rollout_stalled": {"en": "the new pods cannot start, so the update stops there and the old pods keep the site up (maxUnavailable 0); check the image name and tag in the manifest", "ja": "新しい Pod が起動できないため更新はそこで止まり、古い Pod がサイトを支え続けています(maxUnavailable 0)。マニフェストのイメージ名とタグを確認してください"},
+    "hint.invariant": {"en": "the rollout broke one of the rules above; look at how it went, step by step", "ja": "ロールアウトが上の条件のどれかを満たしませんでした。経過を順に確認してください"},
     "hint.other_cluster": {"en": "kubectl is talking to another cluster; create the course's one with `k3d cluster create hands-on --agents 3 ...` or switch to its context (k3d-hands-on)", "ja": "kubectl が別のクラスターにつながっています。`k3d cluster create hands-on --agents 3 ...` でコースのクラスターを作るか、そのコンテキスト(k3d-hands-on)に切り替えてください"},
     "hint.nodes_not_ready": {"en": "some nodes are not Ready yet; a new cluster needs a little while, so watch them and run the lesson again when all are Ready", "ja": "まだ Ready でないノードがあります。作ったばかりのクラスターは少し時間がかかるので、すべて Ready になってからもう一度実行してください"},
     "hint.look_failed": {"en": "what runs on your machine is not what the lesson expects; was the cluster created with the lesson's name and options?", "ja": "お使いのマシンで動いているものがレッスンの想定と違います。クラスターはレッスンの名前とオプションで作成しましたか"},

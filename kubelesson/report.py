@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, Literal
 
 import click
@@ -71,7 +70,8 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return self.comparison.passed and not (self.run and (self.run.skipped or self.run.looks_failed))
+        return self.comparison.passed and not (self.run and (self.run.skipped or self.run.looks_failed
+                                                             or self.run.checks_failed))
 
     @property
     def failed_count(self) -> int:
@@ -122,6 +122,8 @@ def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str
             )
     if record.port:
         notes.append(say(lang, "report.port_moved", wanted=record.port[0], used=record.port[1]))
+    for check in record.checks:
+        notes.append(f"{MARKS['pass' if check.ok else 'fail']} " + say(lang, f"check.{check.key}", **check.params))
     return tuple(notes)
 
 
@@ -135,10 +137,16 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
         if result.verdict != "missing" and position < len(records):
             record = records[position]
             position += 1
-        notes = _notes(record, lang, record is not None and id(record) not in seen)
+        first = record is not None and id(record) not in seen
+        notes = _notes(record, lang, first)
         if record is not None:
             seen.add(id(record))
-        if record and record.probe and not record.probe.ok and result.command.startswith("curl"):
+        if first and record is not None and any(not check.ok for check in record.checks):
+            # The output may match the golden, but the rollout it started broke a rule.
+            result = replace(result, verdict="fail", reason="invariant")
+        if record and record.probe and not record.probe.ok and record.probe.probe.is_redis:
+            notes += (say(lang, "report.redis_failed", address=record.probe.url, detail=record.probe.detail),)
+        elif record and record.probe and not record.probe.ok and result.command.startswith("curl"):
             notes += (
                 say(
                     lang,
@@ -156,6 +164,8 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
         elif result.verdict == "missing" and views and views[-1].verdict == "missing":
             # One hint for a run of missing steps is enough; the rest would repeat it.
             pass
+        elif result.reason == "invariant" and record is not None:
+            hint = hints.for_checks(record)
         elif result.verdict in ("fail", "missing"):
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
             if result.verdict == "missing" and _all_missing_after(comparison.steps, result.index):
@@ -269,8 +279,7 @@ def plan(lesson: Lesson) -> list[tuple[int, Step, str]]:
     for step in lesson.steps:
         lines.append((len(lines) + 1, step, step.run))
         if step.background and step.probe:
-            probe = f"curl -s {step.probe.url} | grep -o {shlex.quote(step.probe.expect)}"
-            lines.append((len(lines) + 1, step, probe))
+            lines.append((len(lines) + 1, step, step.probe.shell_command()))
     return lines
 
 

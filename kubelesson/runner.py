@@ -25,16 +25,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from kubelesson import __version__, interrupts, podstate
-from kubelesson.errors import ClusterUnreachable
+from kubelesson import __version__, interrupts, podstate, resp
+from kubelesson.errors import ClusterUnreachable, EditImpossible
 from kubelesson.kubectl import TIMED_OUT, Kubectl, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
 from kubelesson.normalize import Context
+from kubelesson.rollouts import Check, Stuck, watch_rollout
 from kubelesson.sandbox import Target
 from kubelesson.transcript import Entry, Transcript
 
@@ -81,6 +82,7 @@ class ProbeOutcome:
     ok: bool
     detail: str  # what came back: the status and a short excerpt, or the error
     rejected: bool = False  # the body held the probe's ``reject`` text (the image's own page)
+    session: str = ""  # a Redis probe: the session as redis-cli shows it
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class StepRecord:
     port: tuple[int, int] | None = None  # (lesson's port, port used) when they differ
     command_started: float = 0.0  # wall clock when the command itself began (after any wait)
     aside: AsideOutcome | None = None  # for yourself/host steps, which give no entries
+    checks: tuple[Check, ...] = ()  # a rollout's invariants (steps with `during`)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ class RunResult:
     @property
     def seconds(self) -> float:
         return sum(record.seconds for record in self.records)
+
+    @property
+    def checks_failed(self) -> bool:
+        """Did an invariant watched during a rollout break (or the rollout stall)?"""
+        return any(not check.ok for record in self.records for check in record.checks)
 
     @property
     def looks_failed(self) -> bool:
@@ -341,28 +349,6 @@ def with_port(url: str, ports: dict[int, int]) -> str:
 # --- one step --------------------------------------------------------------------------
 
 
-class StuckWatch:
-    """Remembers since when each pod has been stuck; a pod stuck for ``grace`` seconds
-    without a break is the verdict (one bad pull may be a registry's hiccup)."""
-
-    def __init__(self, grace: float) -> None:
-        self.grace = grace
-        self.since: dict[str, float] = {}
-        self.verdict = ""
-
-    def update(self, pods: Iterable[podstate.PodState], now: float) -> bool:
-        for pod in pods:
-            if not pod.stuck:
-                self.since.pop(pod.name, None)
-                continue
-            first = self.since.setdefault(pod.name, now)
-            if now - first >= self.grace:
-                detail = f": {pod.message}" if pod.message else ""
-                self.verdict = f"pod/{pod.name} is {pod.stuck}{detail}"
-                return True
-        return False
-
-
 class Runner:
     def __init__(self, kubectl: Kubectl, *, progress: Progress, command_timeout: float = 120.0,
                  wait_timeout: float | None = None, context: str = "", stuck_grace: float = 5.0) -> None:
@@ -373,6 +359,7 @@ class Runner:
         self.command_timeout = command_timeout
         self.wait_timeout = wait_timeout
         self.ports: dict[int, int] = {}
+        self.scratch: list[Path] = []  # folders of changed copies, removed when the run ends
 
     def wait(self, wait: Wait) -> WaitOutcome:
         """``kubectl wait`` for the step's condition, beside a watch of the pods: the watch
@@ -380,18 +367,20 @@ class Runner:
         does not heal by itself (a tag the registry lacks, a crash loop, no node that fits)."""
         timeout = self.wait_timeout or wait.timeout
         started = time.monotonic()
-        proc = self.kubectl.start(["wait", f"--for={wait.condition}", wait.target, f"--timeout={timeout:g}s"])
+        # The target may be one object (pod/caddy) or a kind and a selector (pods -l app=caddy).
+        target = shlex.split(wait.target)
+        proc = self.kubectl.start(["wait", f"--for={wait.condition}", *target, f"--timeout={timeout:g}s"])
         watch = self.kubectl.start(["get", "pods", "--watch", "-o", "json"])
         kind, _, name = wait.target.partition("/")
         only = name if kind in ("pod", "pods") else None
-        stuck: StuckWatch = StuckWatch(self.stuck_grace)
+        stuck = Stuck(self.stuck_grace)
         try:
             # Ticks refresh the progress line; the exit of `kubectl wait` ends the loop at once.
             while not proc.wait_exit(0.25):
                 pods = podstate.latest(watch.output, only)
                 shown = next(iter(pods.values())).status if len(pods) == 1 else ""
                 self.progress.waiting(wait, time.monotonic() - started, shown)
-                if stuck.update(pods.values(), time.monotonic()):
+                if stuck.update(list(pods.values()), time.monotonic()):
                     break
                 if interrupts.pending() or time.monotonic() - started > timeout + 30:
                     break
@@ -401,13 +390,43 @@ class Runner:
         seconds = time.monotonic() - started
         if result.ok:
             return WaitOutcome(wait, True, seconds, last_line(result.output))
-        status = self.kubectl.run(["get", wait.target, "--no-headers"], timeout=30)
-        message = stuck.verdict or last_line(result.output)
-        return WaitOutcome(wait, False, seconds, message, last_line(status.output) or stuck.verdict)
+        status = self.kubectl.run(["get", *target, "--no-headers"], timeout=30)
+        verdict = ""
+        if stuck.pod is not None:
+            detail = f": {stuck.pod.message}" if stuck.pod.message else ""
+            verdict = f"pod/{stuck.pod.name} is {stuck.pod.stuck}{detail}"
+        message = verdict or last_line(result.output)
+        return WaitOutcome(wait, False, seconds, message, last_line(status.output) or verdict)
 
-    def run_plain(self, argv: list[str]) -> Entry:
+    def run_plain(self, argv: list[str], shown: str | None = None) -> Entry:
+        """Run a command; the transcript shows it as ``shown`` when kubelesson ran it on a
+        changed copy of a course file (the learner's command names the file itself)."""
         result = self.kubectl.run(argv[1:], timeout=self.command_timeout)
-        return Entry(shlex.join(argv), result.output, result.exit_code)
+        command = shown if shown is not None and argv != shlex.split(shown) else shlex.join(argv)
+        return Entry(command, result.output, result.exit_code)
+
+    def edited(self, step: Step, argv: list[str]) -> list[str]:
+        """``argv`` with the step's file replaced by a changed copy in a scratch folder."""
+        if step.edit is None:
+            return argv
+        edit = step.edit
+        source = self.kubectl.cwd / edit.file
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EditImpossible(file=edit.file, what=exc.strerror or str(exc)) from None
+        # The chapter invites the learner to switch back and forth: a file that already has
+        # the new text gets the old one, so the step always changes something.
+        if edit.replace in text:
+            changed = text.replace(edit.replace, edit.with_)
+        elif edit.with_ in text:
+            changed = text.replace(edit.with_, edit.replace)
+        else:
+            raise EditImpossible(file=edit.file, what=f"neither {edit.replace!r} nor {edit.with_!r} is in it")
+        copy = Path(tempfile.mkdtemp(prefix="kubelesson-edit-")) / Path(edit.file).name
+        copy.write_text(changed, encoding="utf-8")
+        self.scratch.append(copy.parent)
+        return [str(copy) if word == edit.file else word for word in argv]
 
     def run_background(self, step: Step, argv: list[str]) -> tuple[tuple[Entry, ...], ProbeOutcome | None]:
         attempts = 1 + (PORT_RETRIES if "port-forward" in argv else 0)
@@ -441,6 +460,8 @@ class Runner:
         """GET the probe's page through the forwarded port. A probe never leaves this machine:
         no proxy, and a redirect is followed only to a loopback address, judged from the URL
         alone, so a redirect to a remote name is not even looked up."""
+        if probe.is_redis:
+            return self.redis(probe)
         url = with_port(probe.url, self.ports)
         if not _on_loopback(url):
             return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
@@ -459,10 +480,28 @@ class Runner:
             reason = getattr(exc, "reason", exc)
             return ProbeOutcome(probe, url, False, str(reason))
 
+    def redis(self, probe: Probe) -> ProbeOutcome:
+        """A Redis session through the forwarded port, shown the way redis-cli shows it
+        (its prompt names the lesson's port, whichever local port was used)."""
+        host, _, port = probe.url.partition(":")
+        used = next((local for local, wanted in self.ports.items() if wanted == int(port)), int(port))
+        lines: list[str] = []
+        try:
+            with socket.create_connection(("127.0.0.1", used), timeout=probe.timeout) as sock:
+                stream = sock.makefile("rb")
+                for command in probe.send:
+                    sock.sendall(resp.encode(shlex.split(command)))
+                    lines += [f"{host}:{port}> {command}", *resp.render(resp.read(stream))]
+        except (OSError, resp.ProtocolError, ValueError) as exc:
+            return ProbeOutcome(probe, f"{host}:{used}", False, str(exc))
+        return ProbeOutcome(probe, f"{host}:{used}", True, "", session="\n".join(lines))
+
     def probe_entry(self, probe: Probe, outcome: ProbeOutcome | None) -> Entry:
         """The probe as the shell command a learner would type to check the same thing."""
-        url = outcome.url if outcome else with_port(probe.url, self.ports)
-        command = f"curl -s {url} | grep -o {shlex.quote(probe.expect)}"
+        if probe.is_redis:
+            command = probe.shell_command(outcome.url if outcome else None)
+            return Entry(command, outcome.session, 0) if outcome and outcome.ok else Entry(command, "", 1)
+        command = probe.shell_command(outcome.url if outcome else with_port(probe.url, self.ports))
         if outcome and outcome.ok:
             return Entry(command, probe.expect, 0)
         return Entry(command, "", 1)
@@ -503,12 +542,19 @@ class Runner:
         with local_ports(step.argv) as (argv, mapping):
             self.ports.update(mapping)
             command_started = time.time()
+            argv = self.edited(step, argv)
+            checks: tuple[Check, ...] = ()
             if step.background:
                 entries, probe = self.run_background(step, argv)
+            elif step.during:
+                entry, checks = watch_rollout(self.kubectl, step.during, lambda: self.run_plain(argv, step.run),
+                                              stuck_grace=self.stuck_grace, timeout=self.wait_timeout)
+                entries = (entry,)
             else:
-                entries = (self.run_plain(argv),)
+                entries = (self.run_plain(argv, step.run),)
         port = next(((wanted, used) for used, wanted in mapping.items()), None)
-        record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port, command_started)
+        record = StepRecord(index, step, entries, time.monotonic() - started, waited, probe, port, command_started,
+                            checks=checks)
         self.progress.step_finished(index, record)
         return record
 
@@ -611,6 +657,8 @@ def run_lesson(lesson: Lesson, kubectl: Kubectl, target: Target, *, progress: Pr
                 skipped = lesson.steps[index:]
                 break
     finally:
+        for folder in runner.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
         if cleanup:
             run_cleanup(kubectl, lesson)
     entries = tuple(entry for record in records for entry in record.entries)

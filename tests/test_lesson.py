@@ -137,3 +137,40 @@ def test_misplaced_step_keys_are_errors(old: str, new: str, line: int, words: st
         lesson.parse_lesson(KINDS.replace(old, new), Path("9.yaml"))
     assert info.value.params["line"] == line, info.value.params
     assert words in info.value.params["what"]
+
+
+LESSON_4_STEPS = """\
+lesson: 9
+title: {en: Rollouts}
+steps:
+  - run: kubectl apply -f ./examples/d.yaml
+    edit: {file: ./examples/d.yaml, replace: 'image: a:1', with: 'image: a:2'}
+    during: {pods: app=a, until: deployment/a, min_ready: 3, max_live: 4, final_replicas: 3}
+  - run: kubectl port-forward statefulset/r 6379:6379
+    background: true
+    probe: {redis: 'localhost:6379', send: [SET foo bar, 'KEYS *']}
+"""
+
+
+def test_edit_during_and_a_redis_probe() -> None:
+    apply, forward = lesson.parse_lesson(LESSON_4_STEPS, Path("9.yaml")).steps
+    assert apply.edit == lesson.Edit("./examples/d.yaml", "image: a:1", "image: a:2")
+    assert apply.during == lesson.During("app=a", "deployment/a", 3, 4, False, 3)
+    assert forward.probe and forward.probe.is_redis and forward.probe.send == ("SET foo bar", "KEYS *")
+    assert forward.probe.shell_command() == "redis-cli -h localhost -p 6379"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("edit: {file: ./examples/d.yaml,", "edit: {file: ./examples/other.yaml,", "not an argument of the step"),
+        ("min_ready: 3", "min_ready: three", "during.min_ready must be a whole number"),
+        ("during: {pods: app=a, ", "during: {", "lacks the required key 'pods'"),
+        ("{redis: 'localhost:6379', send: [SET foo bar, 'KEYS *']}", "{redis: 'localhost:6379'}", "needs send"),
+        ("{redis: 'localhost:6379',", "{redis: 'example.com:6379',", "must be localhost:PORT"),
+    ],
+)
+def test_rollout_and_redis_keys_are_validated(old: str, new: str, words: str) -> None:
+    with pytest.raises(LessonFileError) as info:
+        lesson.parse_lesson(LESSON_4_STEPS.replace(old, new), Path("9.yaml"))
+    assert words in info.value.params["what"]
