@@ -351,10 +351,10 @@ def _candidates(lesson: Lesson) -> dict[str, list[_Candidate]]:
         key = norm.normalize_command(step.run)
         entry: Entry | None = None
         entry_index: int | None = None
-        if step.runs_kubectl and taken[key] < len(entries.get(key, [])):
+        if step.gives_entry and taken[key] < len(entries.get(key, [])):
             entry_index, raw = entries[key][taken[key]]
             entry = _normalized(raw)
-        if step.runs_kubectl:
+        if step.gives_entry:
             taken[key] += 1
         found.setdefault(key, []).append(_Candidate(index, step.line, step.kind, entry, entry_index))
     for key, listed in entries.items():

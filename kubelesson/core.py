@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kubelesson import bundle, chapters, compare, kubectl, lesson, normalize, runner, sandbox, transcript
+from kubelesson import bundle, chapters, compare, kubectl, lesson, locks, normalize, runner, sandbox, transcript
 from kubelesson.errors import KubelessonError, TranscriptFileError
 from kubelesson.lesson import Lesson
 from kubelesson.runner import Progress, RunResult
@@ -67,7 +67,8 @@ def _lesson_run(options: Options, found: Lesson, progress: Progress | None,
     """Run the lesson in its sandbox; the sandbox stays until the caller's block ends, so the
     caller can still ask the cluster about what the lesson left."""
     with sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
-                              context=options.context, namespace=options.namespace, keep=options.keep) as session:
+                              context=options.context, namespace=options.namespace, keep=options.keep) as session, \
+            locks.taking_turns(session.target.context + "@" + session.target.server, found.shares):
         if on_target:
             on_target(session)
         yield runner.run_lesson(found, session.kubectl, session.target, progress=progress,

@@ -49,6 +49,7 @@ class Probe:
     timeout: float = 10.0
     reject: str | None = None
     send: tuple[str, ...] = ()  # Redis commands, as a learner types them at redis-cli
+    host: str | None = None  # the Host header (an Ingress routes by it)
 
     @property
     def is_redis(self) -> bool:
@@ -61,7 +62,8 @@ class Probe:
         if self.is_redis:
             host, _, port = where.partition(":")
             return f"redis-cli -h {host} -p {port}"
-        return f"curl -s {where} | grep -o {shlex.quote(self.expect)}"
+        header = f"-H {shlex.quote('Host: ' + self.host)} " if self.host else ""
+        return f"curl -s {header}{where} | grep -o {shlex.quote(self.expect)}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class During:
 # What a step is: a kubectl command kubelesson runs and compares with the golden; a command
 # the learner runs on their own machine (k3d, docker, a browser), shown but never run; or a
 # read-only look at the learner's machine, run only where its program is installed.
-StepKind = Literal["kubectl", "yourself", "host"]
+StepKind = Literal["kubectl", "yourself", "host", "probe"]
 STEP_KEYS: dict[str, str] = {"run": "kubectl", "yourself": "yourself", "host": "host"}
 
 
@@ -116,8 +118,13 @@ class Step:
 
     @property
     def runs_kubectl(self) -> bool:
-        """Does this step give the golden transcript an entry (a kubectl command)?"""
+        """Is this a kubectl command kubelesson runs (its entry is in the golden)?"""
         return self.kind == "kubectl"
+
+    @property
+    def gives_entry(self) -> bool:
+        """Does this step give the golden transcript an entry (a kubectl command, a probe)?"""
+        return self.kind in ("kubectl", "probe")
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,7 @@ class Lesson:
     cleanup: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()
     golden: str | None = None
+    shares: tuple[str, ...] = ()  # cluster-wide things the lesson uses (a host port, a host name)
 
     @property
     def root(self) -> Path:
@@ -300,18 +308,20 @@ def _read_redis_probe(r: _Reader, items: dict[str, Node]) -> Probe:
 
 
 def _read_probe(r: _Reader, node: Node) -> Probe:
-    items = r.mapping(node, {"get", "expect", "reject", "timeout", "redis", "send"}, set(), "probe")
+    items = r.mapping(node, {"get", "expect", "reject", "timeout", "redis", "send", "host"}, set(), "probe")
     if "redis" in items:
         return _read_redis_probe(r, items)
     for key in ("get", "expect"):
         if key not in items:
             raise r.fail(node, f"probe lacks the required key {key!r}")
     url = r.string(items["get"], "probe.get")
-    if not re.match(r"^http://(localhost|127\.0\.0\.1):\d+(/|$)", url):
-        raise r.fail(items["get"], "probe.get must be an http://localhost:PORT/ URL")
+    if not re.match(r"^http://(localhost|127\.0\.0\.1)(:\d+)?(/|$)", url):
+        raise r.fail(items["get"], "probe.get must be an http://localhost[:PORT]/ URL")
     timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
     reject = r.string(items["reject"], "probe.reject") if "reject" in items else None
-    return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout, reject=reject)
+    host = r.string(items["host"], "probe.host") if "host" in items else None
+    return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout, reject=reject,
+                 host=host)
 
 
 def _read_edit(r: _Reader, node: Node, run: str) -> Edit:
@@ -346,8 +356,12 @@ def _read_during(r: _Reader, node: Node) -> During:
 def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tuple[StepKind, str, Node]:
     """Which of ``run``/``yourself``/``host`` the step has (exactly one), and its command."""
     present = [key for key in STEP_KEYS if key in items]
+    if not present and "probe" in items:
+        # A probe on its own: a page reached without a port-forward (a LoadBalancer's or an
+        # Ingress's host port), shown as the command a learner would type.
+        return "probe", "", items["probe"]
     if len(present) != 1:
-        raise r.fail(node, f"{where} needs exactly one of run, yourself, host")
+        raise r.fail(node, f"{where} needs exactly one of run, yourself, host (or only a probe)")
     key = present[0]
     command = r.string(items[key], f"{where}.{key}")
     try:
@@ -360,6 +374,14 @@ def _step_kind(r: _Reader, node: Node, items: dict[str, Node], where: str) -> tu
     return kind, command, items[key]
 
 
+def _read_probe_step(r: _Reader, node: Node, items: dict[str, Node], where: str) -> Step:
+    for key in sorted(set(items) - {"probe", "wait"}):
+        raise r.fail(items[key], f"{where}: {key} does not apply to a probe step")
+    probe = _read_probe(r, items["probe"])
+    return Step(run=probe.shell_command(), line=node.start_mark.line + 1, kind="probe", probe=probe,
+                wait=_read_wait(r, items["wait"]) if "wait" in items else None)
+
+
 # Keys that only make sense for a kubectl step, and those only for a host step.
 KUBECTL_ONLY = {"wait", "background", "ready", "probe", "edit", "during"}
 HOST_ONLY = {"needs", "expect", "context"}
@@ -369,6 +391,8 @@ def _read_step(r: _Reader, node: Node, index: int) -> Step:
     where = f"step {index}"
     items = r.mapping(node, set(STEP_KEYS) | KUBECTL_ONLY | HOST_ONLY, set(), where)
     kind, command, _ = _step_kind(r, node, items, where)
+    if kind == "probe":
+        return _read_probe_step(r, node, items, where)
     misplaced = sorted((KUBECTL_ONLY if kind != "kubectl" else set()) | (HOST_ONLY if kind != "host" else set()))
     for key in misplaced:
         if key in items:
@@ -397,7 +421,7 @@ def _read_step(r: _Reader, node: Node, index: int) -> Step:
     )
 
 
-TOP_KEYS = {"lesson", "title", "objects", "steps", "cleanup", "transcript"}
+TOP_KEYS = {"lesson", "title", "objects", "steps", "cleanup", "transcript", "shares"}
 
 
 def parse_lesson(text: str, path: Path) -> Lesson:
@@ -442,6 +466,9 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         if "objects" in items
         else (),
         golden=golden.value if isinstance(golden, ScalarNode) and golden.tag == _STR else None,
+        shares=tuple(r.string(n, "shares item") for n in r.sequence(items["shares"], "shares"))
+        if "shares" in items
+        else (),
     )
 
 

@@ -125,6 +125,10 @@ MESSAGES: Catalogue = {
         "en": "gave up after {seconds:.0f}s waiting for {what}; last seen: {status}",
         "ja": "{what} を {seconds:.0f} 秒待ちましたが、達しませんでした。最後の状態: {status}",
     },
+    "report.host_port": {
+        "en": "the cluster serves its port {wanted} on port {used} of this machine (the simulator)",
+        "ja": "クラスターのポート {wanted} は、このマシンのポート {used} で提供されています(シミュレーター)",
+    },
     "report.port_moved": {
         "en": "port {wanted} was busy on this machine, so port {used} was used instead",
         "ja": "このマシンではポート {wanted} が使用中だったため、代わりにポート {used} を使いました",

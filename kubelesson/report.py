@@ -121,7 +121,8 @@ def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str
                 )
             )
     if record.port:
-        notes.append(say(lang, "report.port_moved", wanted=record.port[0], used=record.port[1]))
+        key = "report.host_port" if record.step.kind == "probe" else "report.port_moved"
+        notes.append(say(lang, key, wanted=record.port[0], used=record.port[1]))
     for check in record.checks:
         notes.append(f"{MARKS['pass' if check.ok else 'fail']} " + say(lang, f"check.{check.key}", **check.params))
     return tuple(notes)

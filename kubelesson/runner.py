@@ -14,6 +14,7 @@ import email.message
 import fnmatch
 import http.client
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -26,7 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -360,6 +361,7 @@ class Runner:
         self.wait_timeout = wait_timeout
         self.ports: dict[int, int] = {}
         self.scratch: list[Path] = []  # folders of changed copies, removed when the run ends
+        self._host_ports: dict[int, int] | None = None
 
     def wait(self, wait: Wait) -> WaitOutcome:
         """``kubectl wait`` for the step's condition, beside a watch of the pods: the watch
@@ -480,6 +482,39 @@ class Runner:
             reason = getattr(exc, "reason", exc)
             return ProbeOutcome(probe, url, False, str(reason))
 
+    def host_ports(self) -> dict[int, int]:
+        """Cluster host port -> local port, where the cluster serves them elsewhere (the
+        simulator says so in a ConfigMap of its own; a real cluster has none: no mapping)."""
+        if self._host_ports is None:
+            found = self.kubectl.run(SIM_HOST_PORTS, timeout=30)
+            try:
+                data = json.loads(found.output) if found.ok and found.output.startswith("{") else {}
+                self._host_ports = {int(k): int(v) for k, v in data.items()}
+            except (ValueError, AttributeError):
+                self._host_ports = {}
+        return self._host_ports
+
+    def run_probe_step(self, index: int, step: Step, started: float, waited: WaitOutcome | None) -> StepRecord:
+        """A page reached through a host port of the cluster (a LoadBalancer, an Ingress),
+        asked again until it answers as expected or the probe's time is up: a route or a
+        load balancer takes a moment to follow a new object."""
+        assert step.probe is not None
+        wanted = urllib.parse.urlsplit(step.probe.url).port or 80
+        used = self.host_ports().get(wanted, wanted)
+        target = replace(step.probe, url=_at_port(step.probe.url, used)) if used != wanted else step.probe
+        deadline = time.monotonic() + step.probe.timeout
+        while True:
+            outcome = self.probe(replace(target, timeout=min(target.timeout, 10.0)))
+            if outcome.ok or outcome.rejected or time.monotonic() >= deadline or interrupts.pending():
+                break
+            time.sleep(0.25)
+        # The transcript shows the URL the learner types; the report says where it really went.
+        entry = self.probe_entry(step.probe, replace(outcome, url=step.probe.url))
+        port = (wanted, used) if used != wanted else None
+        record = StepRecord(index, step, (entry,), time.monotonic() - started, waited, outcome, port, time.time())
+        self.progress.step_finished(index, record)
+        return record
+
     def redis(self, probe: Probe) -> ProbeOutcome:
         """A Redis session through the forwarded port, shown the way redis-cli shows it
         (its prompt names the lesson's port, whichever local port was used)."""
@@ -538,6 +573,8 @@ class Runner:
             self.progress.step_finished(index, record)
             return record
         waited = self.wait(step.wait) if step.wait else None
+        if step.kind == "probe":
+            return self.run_probe_step(index, step, started, waited)
         probe = None
         with local_ports(step.argv) as (argv, mapping):
             self.ports.update(mapping)
@@ -558,6 +595,16 @@ class Runner:
         self.progress.step_finished(index, record)
         return record
 
+
+
+# Where the simulator serves the cluster's host ports (80, 8080) on this machine: a real k3d
+# cluster has them on the ports themselves, which are privileged or busy on many machines.
+SIM_HOST_PORTS = ["get", "configmap", "kubelesson-sim-host-ports", "-n", "kube-system", "-o", "jsonpath={.data}"]
+
+
+def _at_port(url: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
 
 
 def _excerpt(body: str) -> str:

@@ -174,3 +174,29 @@ def test_rollout_and_redis_keys_are_validated(old: str, new: str, words: str) ->
     with pytest.raises(LessonFileError) as info:
         lesson.parse_lesson(LESSON_4_STEPS.replace(old, new), Path("9.yaml"))
     assert words in info.value.params["what"]
+
+
+PROBE_STEPS = """\
+lesson: 9
+title: {en: Probes}
+shares: [host-port 8080]
+steps:
+  - probe: {get: 'http://localhost/', host: a.example, expect: hello, timeout: 30}
+  - probe: {get: 'http://localhost:8080/', expect: hello}
+    wait: {for: condition=Available, object: deployment/a}
+"""
+
+
+def test_a_probe_on_its_own_is_a_step_shown_as_curl() -> None:
+    found = lesson.parse_lesson(PROBE_STEPS, Path("9.yaml"))
+    ingress, balancer = found.steps
+    assert ingress.kind == "probe" and ingress.gives_entry and not ingress.runs_kubectl
+    assert ingress.run == "curl -s -H 'Host: a.example' http://localhost/ | grep -o hello"
+    assert balancer.run == "curl -s http://localhost:8080/ | grep -o hello" and balancer.wait
+    assert found.shares == ("host-port 8080",)
+
+
+def test_a_probe_step_takes_no_kubectl_keys() -> None:
+    with pytest.raises(LessonFileError) as info:
+        lesson.parse_lesson(PROBE_STEPS.replace("    wait:", "    background: true\n    wait:"), Path("9.yaml"))
+    assert "background does not apply to a probe step" in info.value.params["what"]

@@ -123,7 +123,7 @@ def _one(command: str, output: str) -> Transcript:
         ('pod "caddy" deleted from kubelesson-3-x7k2p namespace', 'pod "caddy" deleted'),
         ("Forwarding from 127.0.0.1:38123 -> 80", "Forwarding from 127.0.0.1:8000 -> 80"),
         ("Forwarding from [::1]:38123 -> 80\nForwarding from 127.0.0.1:38123 -> 80", "Forwarding from 127.0.0.1:8000 -> 80"),
-        ("Namespace:    kubelesson-3-x7k2p", "Namespace:    default"),
+        ("Namespace:    kubelesson-3-x7k2p", "Namespace:  default"),
         # a namespace that merely starts like the sandbox's is another namespace
         ("No resources found in kubelesson-3-x7k2p-old namespace.", None),
         # another number that contains the port's digits is another number
@@ -216,6 +216,10 @@ MUST_DIFFER = [
     ("No resources found in default namespace.", "No resources found."),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8000 -> 8080"),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8001 -> 80"),
+    # how many endpoints a Service has, their port, and a policy other than the default
+    ("Endpoints:  10.42.0.5:80,10.42.1.5:80", "Endpoints:  10.42.0.5:80"),
+    ("Endpoints:  10.42.0.5:80", "Endpoints:  10.42.0.5:8080"),
+    ("Internal Traffic Policy:  Cluster", "Internal Traffic Policy:  Local"),
     ("Caddy works!", ""),
     ("pod/caddy condition met", "error: timed out waiting for the condition on pods/caddy"),
     ("E0101 00:00:00.000000 1 portforward.go:1] a", "W0101 00:00:00.000000 1 portforward.go:1] a"),
@@ -297,6 +301,22 @@ MUST_EQUAL = [
             "NAME                    READY     STATUS    RESTARTS        AGE\n"
             "caddy-bd8fb7cbd-vflm9   1/1       Running   2 (1h2m ago)    9d"
         ),
+    ),
+    # describe service: kubectl 1.30 (the chapter) and 1.31+ (EndpointSlices, one more line).
+    (
+        "Name:              caddy\nIP:                10.43.13.144\nPort:              web  80/TCP\n"
+        "Endpoints:         10.42.0.5:80,10.42.1.5:80,10.42.2.4:80\nSession Affinity:  None\n"
+        "Events:            <none>",
+        "Name:                     caddy\nIP:                       10.43.7.1\nPort:                     web  80/TCP\n"
+        "Endpoints:                10.42.3.9:80,10.42.1.2:80,10.42.0.4:80\nSession Affinity:         None\n"
+        "Internal Traffic Policy:  Cluster\nEvents:                   <none>",
+    ),
+    # an object as YAML from two installs: identity and Helm's chart labels differ.
+    (
+        "metadata:\n  labels:\n    helm.sh/chart: traefik-25.0.2_up25.0.0\n  name: traefik\n"
+        '  resourceVersion: "706"\n  uid: 9c10b08f-54ca-4e48-9e04-5979cc69fb26',
+        "metadata:\n  labels:\n    helm.sh/chart: traefik-34.2.1_up34.2.0\n    app.kubernetes.io/version: 3.3.2\n"
+        '  name: traefik\n  resourceVersion: "1123"\n  uid: 0a9e4c1d-1111-4e48-9e04-5979cc69fb26',
     ),
 ]
 
