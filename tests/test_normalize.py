@@ -122,7 +122,10 @@ def _one(command: str, output: str) -> Transcript:
         ),
         ('pod "caddy" deleted from kubelesson-3-x7k2p namespace', 'pod "caddy" deleted'),
         ("Forwarding from 127.0.0.1:38123 -> 80", "Forwarding from 127.0.0.1:8000 -> 80"),
-        ("Forwarding from [::1]:38123 -> 80\nForwarding from 127.0.0.1:38123 -> 80", "Forwarding from 127.0.0.1:8000 -> 80"),
+        (
+            "Forwarding from [::1]:38123 -> 80\nForwarding from 127.0.0.1:38123 -> 80",
+            "Forwarding from 127.0.0.1:8000 -> 80",
+        ),
         ("Namespace:    kubelesson-3-x7k2p", "Namespace:  default"),
         # a namespace that merely starts like the sandbox's is another namespace
         ("No resources found in kubelesson-3-x7k2p-old namespace.", None),
