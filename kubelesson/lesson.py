@@ -26,7 +26,9 @@ from kubelesson import policy
 from kubelesson.errors import KubelessonError, LessonFileError, LessonNotFound, OutputNotWritable
 
 LESSON_FILE = re.compile(r"^(?P<number>\d+)\.ya?ml$")
-WAIT_FOR = re.compile(r"^(condition=[\w.-]+(=\w+)?|delete|jsonpath=.+)$")
+# kubectl wait's conditions, and log=TEXT: a line the object's log must show (a database is
+# Running well before it accepts connections, and says when it does).
+WAIT_FOR = re.compile(r"^(condition=[\w.-]+(=\w+)?|delete|jsonpath=.+|log=.+)$")
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,14 @@ class Probe:
     reject: str | None = None
     send: tuple[str, ...] = ()  # Redis commands, as a learner types them at redis-cli
     host: str | None = None  # the Host header (an Ingress routes by it)
+    mysql: bool = False  # ``send`` holds SQL for a MySQL/MariaDB session at ``url``
+    user: str = ""
+    password: str = ""  # the lesson's own demo password, never the learner's
+    prepare: tuple[str, ...] = ()  # run before the session, not shown (leftovers of earlier runs)
 
     @property
     def is_redis(self) -> bool:
-        return bool(self.send)
+        return bool(self.send) and not self.mysql
 
     def shell_command(self, address: str | None = None) -> str:
         """The command a learner would type to look at the same thing (the transcript entry's
@@ -62,6 +68,9 @@ class Probe:
         if self.is_redis:
             host, _, port = where.partition(":")
             return f"redis-cli -h {host} -p {port}"
+        if self.mysql:
+            host, _, port = where.partition(":")
+            return f"mysql -h {host} -P {port} -u {self.user} -p"
         header = f"-H {shlex.quote('Host: ' + self.host)} " if self.host else ""
         return f"curl -s {header}{where} | grep -o {shlex.quote(self.expect)}"
 
@@ -291,7 +300,7 @@ def _read_wait(r: _Reader, node: Node) -> Wait:
     items = r.mapping(node, {"for", "object", "timeout"}, {"for", "object"}, "wait")
     condition = r.string(items["for"], "wait.for")
     if not WAIT_FOR.match(condition):
-        raise r.fail(items["for"], f"wait.for {condition!r} is not one of condition=..., delete, jsonpath=...")
+        raise r.fail(items["for"], f"wait.for {condition!r} is not one of condition=..., delete, jsonpath=..., log=...")
     timeout = r.number(items["timeout"], "wait.timeout") if "timeout" in items else 180.0
     return Wait(condition=condition, target=r.string(items["object"], "wait.object"), timeout=timeout)
 
@@ -307,8 +316,28 @@ def _read_redis_probe(r: _Reader, items: dict[str, Node]) -> Probe:
     return Probe(url=address, timeout=timeout, send=send)
 
 
+def _read_mysql_probe(r: _Reader, items: dict[str, Node]) -> Probe:
+    address = r.string(items["mysql"], "probe.mysql")
+    if not re.match(r"^(localhost|127\.0\.0\.1):\d+$", address):
+        raise r.fail(items["mysql"], "probe.mysql must be localhost:PORT")
+    for key in ("user", "password", "send"):
+        if key not in items:
+            raise r.fail(items["mysql"], f"a mysql probe needs {key}")
+    send = tuple(r.string(n, "probe.send item") for n in r.sequence(items["send"], "probe.send"))
+    prepare = tuple(r.string(n, "probe.prepare item") for n in r.sequence(items["prepare"], "probe.prepare")) \
+        if "prepare" in items else ()
+    timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 180.0
+    return Probe(url=address, timeout=timeout, send=send, mysql=True, user=r.string(items["user"], "probe.user"),
+                 password=r.string(items["password"], "probe.password"), prepare=prepare)
+
+
+PROBE_KEYS = {"get", "expect", "reject", "timeout", "redis", "send", "host", "mysql", "user", "password", "prepare"}
+
+
 def _read_probe(r: _Reader, node: Node) -> Probe:
-    items = r.mapping(node, {"get", "expect", "reject", "timeout", "redis", "send", "host"}, set(), "probe")
+    items = r.mapping(node, PROBE_KEYS, set(), "probe")
+    if "mysql" in items:
+        return _read_mysql_probe(r, items)
     if "redis" in items:
         return _read_redis_probe(r, items)
     for key in ("get", "expect"):

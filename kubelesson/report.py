@@ -145,7 +145,7 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
         if first and record is not None and any(not check.ok for check in record.checks):
             # The output may match the golden, but the rollout it started broke a rule.
             result = replace(result, verdict="fail", reason="invariant")
-        if record and record.probe and not record.probe.ok and record.probe.probe.is_redis:
+        if record and record.probe and not record.probe.ok and record.probe.probe.send:
             notes += (say(lang, "report.redis_failed", address=record.probe.url, detail=record.probe.detail),)
         elif record and record.probe and not record.probe.ok and result.command.startswith("curl"):
             notes += (

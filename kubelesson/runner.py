@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Protocol
 
-from kubelesson import __version__, interrupts, podstate, resp
+from kubelesson import __version__, interrupts, mysql, podstate, resp
 from kubelesson.errors import ClusterUnreachable, EditImpossible
 from kubelesson.kubectl import TIMED_OUT, Kubectl, last_line
 from kubelesson.lesson import Lesson, Probe, Step, Wait
@@ -371,6 +371,8 @@ class Runner:
         started = time.monotonic()
         # The target may be one object (pod/caddy) or a kind and a selector (pods -l app=caddy).
         target = shlex.split(wait.target)
+        if wait.condition.startswith("log="):
+            return self.wait_for_log(wait, target, timeout, started)
         proc = self.kubectl.start(["wait", f"--for={wait.condition}", *target, f"--timeout={timeout:g}s"])
         watch = self.kubectl.start(["get", "pods", "--watch", "-o", "json"])
         kind, _, name = wait.target.partition("/")
@@ -399,6 +401,25 @@ class Runner:
             verdict = f"pod/{stuck.pod.name} is {stuck.pod.stuck}{detail}"
         message = verdict or last_line(result.output)
         return WaitOutcome(wait, False, seconds, message, last_line(status.output) or verdict)
+
+    def wait_for_log(self, wait: Wait, target: list[str], timeout: float, started: float) -> WaitOutcome:
+        """Follow the object's log until a line holds the text (the container may not have
+        started yet: then ask again)."""
+        text = wait.condition.removeprefix("log=")
+        while time.monotonic() - started < timeout and not interrupts.pending():
+            follow = self.kubectl.start(["logs", "-f", *target])
+            try:
+                found = follow.wait_for(lambda lines: any(text in line for line in lines),
+                                        timeout - (time.monotonic() - started))
+            finally:
+                result = follow.stop(grace=0.5)
+            if found:
+                return WaitOutcome(wait, True, time.monotonic() - started, text)
+            self.progress.waiting(wait, time.monotonic() - started, last_line(result.output))
+            time.sleep(0.5)
+        status = self.kubectl.run(["get", *target, "--no-headers"], timeout=30)
+        return WaitOutcome(wait, False, time.monotonic() - started, f"no log line with {text!r}",
+                           last_line(status.output))
 
     def run_plain(self, argv: list[str], shown: str | None = None) -> Entry:
         """Run a command; the transcript shows it as ``shown`` when kubelesson ran it on a
@@ -464,6 +485,8 @@ class Runner:
         alone, so a redirect to a remote name is not even looked up."""
         if probe.is_redis:
             return self.redis(probe)
+        if probe.mysql:
+            return self.mysql(probe)
         url = with_port(probe.url, self.ports)
         if not _on_loopback(url):
             return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
@@ -515,11 +538,28 @@ class Runner:
         self.progress.step_finished(index, record)
         return record
 
+    def _local(self, address: str) -> tuple[str, int, int]:
+        """host, the lesson's port and the local port really used (a port-forward may have moved)."""
+        host, _, port = address.partition(":")
+        used = next((local for local, wanted in self.ports.items() if wanted == int(port)), int(port))
+        return host, int(port), used
+
+    def mysql(self, probe: Probe) -> ProbeOutcome:
+        """A MySQL session through the forwarded port, shown as the mysql client shows it."""
+        import pymysql
+
+        host, _, used = self._local(probe.url)
+        try:
+            lines = mysql.session("127.0.0.1", used, probe.user, probe.password, probe.send,
+                                  timeout=probe.timeout, prepare=probe.prepare)
+        except (pymysql.err.MySQLError, OSError) as exc:
+            return ProbeOutcome(probe, f"{host}:{used}", False, str(exc))
+        return ProbeOutcome(probe, f"{host}:{used}", True, "", session="\n".join(lines))
+
     def redis(self, probe: Probe) -> ProbeOutcome:
         """A Redis session through the forwarded port, shown the way redis-cli shows it
         (its prompt names the lesson's port, whichever local port was used)."""
-        host, _, port = probe.url.partition(":")
-        used = next((local for local, wanted in self.ports.items() if wanted == int(port)), int(port))
+        host, port, used = self._local(probe.url)
         lines: list[str] = []
         try:
             with socket.create_connection(("127.0.0.1", used), timeout=probe.timeout) as sock:
@@ -533,7 +573,7 @@ class Runner:
 
     def probe_entry(self, probe: Probe, outcome: ProbeOutcome | None) -> Entry:
         """The probe as the shell command a learner would type to check the same thing."""
-        if probe.is_redis:
+        if probe.is_redis or probe.mysql:
             command = probe.shell_command(outcome.url if outcome else None)
             return Entry(command, outcome.session, 0) if outcome and outcome.ok else Entry(command, "", 1)
         command = probe.shell_command(outcome.url if outcome else with_port(probe.url, self.ports))
