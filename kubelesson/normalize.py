@@ -27,7 +27,7 @@ import functools
 import importlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
@@ -113,6 +113,9 @@ class ColumnRule:
     replace: str
     keep: frozenset[str] = frozenset()
     mode: Literal["fullmatch", "sub"] = "fullmatch"
+    # drop: remove the whole column when every cell of it matches (a column newer servers
+    # add with a value that says nothing, such as VOLUMEATTRIBUTESCLASS <unset>)
+    action: Literal["replace", "drop"] = "replace"
     # The pattern anchored at the end: after a fullmatch, re.sub with the cached template
     # is much cheaper than Match.expand, which parses the template on every call.
     anchored: re.Pattern[str] = field(init=False, repr=False, compare=False)
@@ -131,7 +134,10 @@ class Rules:
     # Derived views, computed once, so the per-entry work is only the matching itself.
     def __post_init__(self) -> None:
         by_column: dict[str, list[ColumnRule]] = {}
+        object.__setattr__(self, "drop_columns", tuple(r for r in self.columns if r.action == "drop"))
         for rule in self.columns:
+            if rule.action == "drop":
+                continue
             for column in rule.columns:
                 by_column.setdefault(column, []).append(rule)
         object.__setattr__(self, "by_column", {k: tuple(v) for k, v in by_column.items()})
@@ -162,6 +168,7 @@ class Rules:
         object.__setattr__(self, "cell_cache", {})
 
     by_column: Mapping[str, tuple[ColumnRule, ...]] = field(init=False, repr=False, compare=False)
+    drop_columns: tuple[ColumnRule, ...] = field(init=False, repr=False, compare=False)
     raw_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     text_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
     line_output: tuple[TextRule, ...] = field(init=False, repr=False, compare=False)
@@ -263,7 +270,7 @@ _TEXT_KEYS = {
     "enabled",
 }
 _NAME_KEYS = {"name", "why", "pattern", "replace", "hint", "enabled"}
-_COLUMN_KEYS = {"name", "why", "columns", "pattern", "replace", "keep", "mode", "enabled"}
+_COLUMN_KEYS = {"name", "why", "columns", "pattern", "replace", "keep", "mode", "enabled", "action"}
 
 
 def _compile(spec: Mapping[str, Any], allowed: set[str], where: str) -> tuple[str, re.Pattern[str]]:
@@ -344,6 +351,7 @@ def rules_from_data(data: Any) -> Rules:
                 str(spec.get("replace", "")),
                 frozenset(str(k) for k in spec.get("keep", ())),
                 _choice(spec, "mode", ("fullmatch", "sub"), name),
+                _choice(spec, "action", ("replace", "drop"), name),
             )
         )
     return Rules(tuple(text), tuple(names), tuple(columns))
@@ -776,6 +784,24 @@ def _mask_cell_columns(cell: str, column: str, rules: Rules, subs: _ContextSubs,
     return cell
 
 
+def _without_columns(table: _Table, drops: tuple[ColumnRule, ...], log: Log, index: int) -> _Table:
+    """The table without the columns a drop rule names whose every cell matches it."""
+    gone = set()
+    for rule in drops:
+        for k, name in enumerate(table.names):
+            cells = [row[k] for row in table.rows if not isinstance(row, str)]
+            if name in rule.columns and cells and all(rule.pattern.fullmatch(cell) for cell in cells):
+                gone.add(k)
+                if log is not None:
+                    log.append(Change(rule.name, index, name, ""))
+    if not gone:
+        return table
+    keep = [k for k in range(len(table.names)) if k not in gone]
+    rows: list[Cells | str] = [row if isinstance(row, str) else [row[k] for k in keep] for row in table.rows]
+    return replace(table, names=[table.names[k] for k in keep], starts=[table.starts[k] for k in keep], rows=rows,
+                   plain=None)
+
+
 def _normalize_table(
     table: _Table, *, keep_order: bool, rules: Rules, subs: _ContextSubs, log: Log, index: int
 ) -> list[str]:
@@ -846,6 +872,8 @@ def _output_once(text: str, command: str, rules: Rules, subs: _ContextSubs, log:
     lines: list[str] = []
     dropped = False
     for segment in _segments(text.split("\n"), is_watch(command)):
+        if isinstance(segment, _Table) and rules.drop_columns:
+            segment = _without_columns(segment, rules.drop_columns, log, index)
         if isinstance(segment, _Table):
             lines += _normalize_table(segment, keep_order=keep_order, rules=rules, subs=subs, log=log, index=index)
             continue

@@ -219,6 +219,11 @@ MUST_DIFFER = [
     ("No resources found in default namespace.", "No resources found."),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8000 -> 8080"),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8001 -> 80"),
+    # a volume attributes class that is set is not dropped
+    (
+        "NAME   STATUS   STORAGECLASS   AGE\nd      Bound    local-path     1s",
+        "NAME   STATUS   STORAGECLASS   VOLUMEATTRIBUTESCLASS   AGE\nd      Bound    local-path     gold   1s",
+    ),
     # how many endpoints a Service has, their port, and a policy other than the default
     ("Endpoints:  10.42.0.5:80,10.42.1.5:80", "Endpoints:  10.42.0.5:80"),
     ("Endpoints:  10.42.0.5:80", "Endpoints:  10.42.0.5:8080"),
@@ -313,6 +318,13 @@ MUST_EQUAL = [
         "Name:                     caddy\nIP:                       10.43.7.1\nPort:                     web  80/TCP\n"
         "Endpoints:                10.42.3.9:80,10.42.1.2:80,10.42.0.4:80\nSession Affinity:         None\n"
         "Internal Traffic Policy:  Cluster\nEvents:                   <none>",
+    ),
+    # get pvc from a 1.28 server and from a newer one with the <unset> attributes class.
+    (
+        "NAME      STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   AGE\n"
+        "mariadb   Pending                                      local-path     107s",
+        "NAME      STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   VOLUMEATTRIBUTESCLASS   AGE\n"
+        "mariadb   Pending                                      local-path     <unset>                 3s",
     ),
     # an object as YAML from two installs: identity and Helm's chart labels differ.
     (
