@@ -219,6 +219,9 @@ MUST_DIFFER = [
     ("No resources found in default namespace.", "No resources found."),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8000 -> 8080"),
     ("Forwarding from 127.0.0.1:8000 -> 80", "Forwarding from 127.0.0.1:8001 -> 80"),
+    # an event of another reason, type or source
+    ("  Normal  Scheduled  3s  default-scheduler  x", "  Warning  Scheduled  3s  default-scheduler  x"),
+    ("  Normal  Pulled  3s  kubelet  x", "  Normal  Pulling  3s  kubelet  x"),
     # a volume attributes class that is set is not dropped
     (
         "NAME   STATUS   STORAGECLASS   AGE\nd      Bound    local-path     1s",
@@ -318,6 +321,15 @@ MUST_EQUAL = [
         "Name:                     caddy\nIP:                       10.43.7.1\nPort:                     web  80/TCP\n"
         "Endpoints:                10.42.3.9:80,10.42.1.2:80,10.42.0.4:80\nSession Affinity:         None\n"
         "Internal Traffic Policy:  Cluster\nEvents:                   <none>",
+    ),
+    # describe's Events table: ages, repeat counts and the widths they bring
+    (
+        "Events:\n  Type    Reason                Age                   From                         Message\n"
+        "  ----    ------                ----                  ----                         -------\n"
+        "  Normal  WaitForFirstConsumer  10s (x11 over 2m35s)  persistentvolume-controller  waiting for first",
+        "Events:\n  Type    Reason                Age   From                         Message\n"
+        "  ----    ------                ----  ----                         -------\n"
+        "  Normal  WaitForFirstConsumer  3s    persistentvolume-controller  waiting for first",
     ),
     # get pvc from a 1.28 server and from a newer one with the <unset> attributes class.
     (
