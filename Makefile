@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # everything in one process; PYTEST_ARGS comes last and can override any of this.
 PYTEST_JOBS ?= 2
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench fidelity lint clean
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ test: install
 
 bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench.py
+
+# The simulator's fidelity figure: the corpus of real kubectl outputs (../shared/corpus, or
+# CORPUS=DIR) replayed against the simulator (docs/fidelity.md). FIDELITY_ARGS: --json, --only ...
+CORPUS ?= ../shared/corpus
+fidelity: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/fidelity.py --corpus $(CORPUS) $(FIDELITY_ARGS)
 
 lint: install
 	$(BIN)/ruff check kubelesson tests benchmarks setup.py
