@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubelesson import core, lesson, runner, sandbox
+from kubelesson import core, lesson, ports, sandbox
 from kubelesson.errors import KubelessonError
 from kubelesson.kubectl import Kubectl, check_version, last_line, parse_version
 
@@ -70,5 +70,5 @@ def run(options: core.Options) -> Iterator[Finding]:
     except KubelessonError as exc:
         yield Finding(False, exc.key, exc.params)
     for port in _lesson_ports(found):
-        free = runner.port_is_free(port)
+        free = ports.port_is_free(port)
         yield Finding(True, "doctor.port" if free else "doctor.port_busy", {"port": port})

@@ -10,42 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email.message
 import fnmatch
-import http.client
-import ipaddress
 import json
-import os
 import re
 import shlex
 import shutil
-import socket
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
-from kubelesson import __version__, interrupts, mysql, podstate, resp
+from kubelesson import __version__, interrupts, podstate
 from kubelesson.errors import ClusterUnreachable, EditImpossible
 from kubelesson.kubectl import TIMED_OUT, Kubectl, last_line
-from kubelesson.lesson import Lesson, Probe, Step, Wait
+from kubelesson.lesson import Lesson, Step, Wait
 from kubelesson.normalize import Context
+from kubelesson.ports import PORT_RETRIES, could_not_listen, local_ports, rebind
+from kubelesson.probes import ProbeOutcome, Prober, at_port
 from kubelesson.rollouts import Check, Stuck, watch_rollout
 from kubelesson.sandbox import Target
 from kubelesson.transcript import Entry, Transcript
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock (see local_ports)
-    fcntl = None  # type: ignore[assignment]
-
-PORT_PAIR = re.compile(r"^(?P<local>\d+)(?P<rest>:\d+)?$")
 
 
 class Progress(Protocol):
@@ -74,16 +62,6 @@ class WaitOutcome:
     seconds: float
     message: str  # kubectl wait's own last line
     last_status: str = ""  # the object's `kubectl get` row when the wait failed
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    probe: Probe
-    url: str  # the URL actually fetched (port substituted)
-    ok: bool
-    detail: str  # what came back: the status and a short excerpt, or the error
-    rejected: bool = False  # the body held the probe's ``reject`` text (the image's own page)
-    session: str = ""  # a Redis probe: the session as redis-cli shows it
 
 
 @dataclass(frozen=True)
@@ -136,217 +114,6 @@ class RunResult:
         return any(r.aside is not None and r.aside.ran and not r.aside.ok for r in self.records)
 
 
-# --- ports -----------------------------------------------------------------------------
-
-
-def port_is_free(port: int) -> bool:
-    """Whether kubectl could listen on 127.0.0.1:port (it also needs [::1], if present).
-
-    SO_REUSEADDR as Go sets it for kubectl's listeners: a connection of an earlier
-    port-forward lingering in TIME_WAIT does not make the port busy, a listener does."""
-    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host, port))
-        except OSError as exc:
-            if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 here: fine
-                continue
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# Local ports held by the port-forward steps running in this process: with `check --all
-# -j N`, two lessons would otherwise both find 8000 free and race for it.
-_claimed: set[int] = set()
-_claim_lock = threading.Lock()
-# ... and by other kubelesson processes (five `kubelesson check 3` at once): a port is
-# free to one of them only until kubectl listens on it, so each claim also holds a lock
-# file, <tmp>/kubelesson-ports-<uid>/<port>.lock, with flock, until the step ends; the
-# kernel lets go of it when a process dies. Without flock (Windows) claims stay within the
-# process, and a failed bind is retried on another port (Runner.run_background).
-NO_LOCK = -1  # a claim that holds no lock file
-PORT_RETRIES = 2  # new ports tried when kubectl cannot listen on the one it was given
-
-
-def _lock_dir() -> Path | None:
-    if fcntl is None:
-        return None
-    folder = Path(tempfile.gettempdir()) / f"kubelesson-ports-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        if folder.stat().st_uid != os.getuid():  # not ours: its locks mean nothing
-            return None
-    except OSError:
-        return None
-    return folder
-
-
-def _lock_port(port: int) -> int | None:
-    """Lock this port's file for this claim: the descriptor (NO_LOCK if locking is not
-    possible here), or None when another kubelesson process holds it."""
-    folder = _lock_dir()
-    if folder is None or fcntl is None:
-        return NO_LOCK
-    path = folder / f"{port}.lock"
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return NO_LOCK
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return None
-        try:
-            # Its last holder removes the file on release: a lock on a removed file is
-            # no lock at all, so try again on the file that is there now.
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except OSError:
-            pass
-        os.close(fd)
-    return None
-
-
-def _claim(port: int, *, check: bool) -> int | None:
-    """Claim a local port for a port-forward (the caller holds _claim_lock): its lock, or
-    None when this process or another kubelesson holds it, or (check) it is busy."""
-    if port in _claimed:
-        return None
-    fd = _lock_port(port)
-    if fd is None:
-        return None
-    if check and not port_is_free(port):
-        _unlock(port, fd)
-        return None
-    _claimed.add(port)
-    return fd
-
-
-def _claim_free() -> tuple[int, int]:
-    """A free port the kernel picks, claimed (two processes may be handed the same one)."""
-    for _ in range(50):
-        port = free_port()
-        fd = _claim(port, check=False)
-        if fd is not None:
-            return port, fd
-    port = free_port()
-    _claimed.add(port)
-    return port, NO_LOCK
-
-
-def _unlock(port: int, fd: int) -> None:
-    if fd == NO_LOCK:
-        return
-    folder = _lock_dir()
-    if folder is not None:
-        with contextlib.suppress(OSError):
-            (folder / f"{port}.lock").unlink()
-    os.close(fd)
-
-
-def _release(port: int, fd: int) -> None:
-    _claimed.discard(port)
-    _unlock(port, fd)
-
-
-@dataclass
-class _Lease:
-    """The ports one port-forward step holds: used -> lesson's port, and their locks."""
-
-    mapping: dict[int, int]
-    locks: dict[int, int]
-
-
-_leases: dict[int, _Lease] = {}  # id(argv) of the steps under way -> their lease
-
-
-def _remap(argv: list[str]) -> tuple[list[str], _Lease]:
-    lease = _Lease({}, {})
-    result = list(argv)
-    start = argv.index("port-forward") + 2
-    for i, word in enumerate(argv[start:], start):
-        match = PORT_PAIR.match(word)
-        if not match:
-            continue
-        wanted = int(match["local"])
-        fd = _claim(wanted, check=True)
-        if fd is not None:
-            lease.locks[wanted] = fd
-            continue
-        used, fd = _claim_free()
-        lease.locks[used] = fd
-        lease.mapping[used] = wanted
-        result[i] = f"{used}{match['rest'] or ':' + match['local']}"
-    return result, lease
-
-
-@contextlib.contextmanager
-def local_ports(argv: list[str]) -> Iterator[tuple[list[str], dict[int, int]]]:
-    """For ``kubectl port-forward``: the lesson's local ports, or free ones where those are
-    busy (mapping used -> lesson's), held against this and other kubelesson processes
-    until the step ends."""
-    if "port-forward" not in argv:
-        yield argv, {}
-        return
-    with _claim_lock:
-        result, lease = _remap(argv)
-    _leases[id(result)] = lease
-    try:
-        yield result, lease.mapping
-    finally:
-        _leases.pop(id(result), None)
-        with _claim_lock:
-            for port, fd in lease.locks.items():
-                _release(port, fd)
-
-
-def rebind(argv: list[str]) -> dict[int, int]:
-    """kubectl could not listen on a port it was given (another program took it after the
-    check): every local port of this step is exchanged for a fresh one, in ``argv`` and in
-    the step's mapping, in place. Returns old -> new; empty if ``argv`` is not a
-    port-forward step under way in local_ports."""
-    lease = _leases.get(id(argv))
-    if lease is None:
-        return {}
-    moved: dict[int, int] = {}
-    with _claim_lock:
-        start = argv.index("port-forward") + 2
-        for i, word in enumerate(argv[start:], start):
-            match = PORT_PAIR.match(word)
-            if not match:
-                continue
-            old = int(match["local"])
-            wanted = lease.mapping.pop(old, old)
-            used, fd = _claim_free()
-            lease.locks[used] = fd
-            if old in lease.locks:
-                _release(old, lease.locks.pop(old))
-            lease.mapping[used] = wanted
-            argv[i] = f"{used}{match['rest'] or f':{wanted}'}"
-            moved[old] = used
-    return moved
-
-
-def _could_not_listen(output: str) -> bool:
-    """kubectl port-forward's words when it cannot bind a local port."""
-    return "unable to listen on" in output.lower()
-
-
-def with_port(url: str, ports: dict[int, int]) -> str:
-    for used, wanted in ports.items():
-        url = re.sub(rf":{wanted}(?=/|$)", f":{used}", url)
-    return url
-
-
 # --- one step --------------------------------------------------------------------------
 
 
@@ -362,6 +129,7 @@ class Runner:
         self.ports: dict[int, int] = {}
         self.scratch: list[Path] = []  # folders of changed copies, removed when the run ends
         self._host_ports: dict[int, int] | None = None
+        self.prober = Prober(self.ports)
 
     def wait(self, wait: Wait) -> WaitOutcome:
         """``kubectl wait`` for the step's condition, beside a watch of the pods: the watch
@@ -462,10 +230,10 @@ class Runner:
                 if ready and step.probe:
                     # kubectl's "Handling connection" lines are dropped by normalization (the
                     # chapter does not show them), so nothing waits for them here.
-                    probe = self.probe(step.probe)
+                    probe = self.prober.run(step.probe)
             finally:
                 result = proc.stop()
-            if ready or attempt + 1 == attempts or not _could_not_listen(result.output):
+            if ready or attempt + 1 == attempts or not could_not_listen(result.output):
                 break
             # Another program took a local port after it was found free: run the step again
             # on fresh ports (the transcript keeps only this last run; ports map back).
@@ -476,34 +244,8 @@ class Runner:
                 self.ports[new] = self.ports.pop(old, old)
         entries = [Entry(shlex.join(argv), result.output, result.exit_code)]
         if step.probe:
-            entries.append(self.probe_entry(step.probe, probe))
+            entries.append(self.prober.entry(step.probe, probe))
         return tuple(entries), probe
-
-    def probe(self, probe: Probe) -> ProbeOutcome:
-        """GET the probe's page through the forwarded port. A probe never leaves this machine:
-        no proxy, and a redirect is followed only to a loopback address, judged from the URL
-        alone, so a redirect to a remote name is not even looked up."""
-        if probe.is_redis:
-            return self.redis(probe)
-        if probe.mysql:
-            return self.mysql(probe)
-        url = with_port(probe.url, self.ports)
-        if not _on_loopback(url):
-            return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _LoopbackRedirects())
-        try:
-            with opener.open(url, timeout=probe.timeout) as response:
-                body = response.read(1 << 20).decode("utf-8", "replace")
-                rejected = bool(probe.reject) and probe.reject in body
-                ok = probe.expect in body and not rejected
-                return ProbeOutcome(probe, url, ok, f"HTTP {response.status}: {_excerpt(body)}", rejected)
-        except _Refused as exc:
-            return ProbeOutcome(probe, url, False, f"HTTP {exc.code} -> {exc.location}: {_OFF_LOOPBACK}")
-        except urllib.error.HTTPError as exc:
-            return ProbeOutcome(probe, url, False, f"HTTP {exc.code}")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return ProbeOutcome(probe, url, False, str(reason))
 
     def host_ports(self) -> dict[int, int]:
         """Cluster host port -> local port, where the cluster serves them elsewhere (the
@@ -524,62 +266,19 @@ class Runner:
         assert step.probe is not None
         wanted = urllib.parse.urlsplit(step.probe.url).port or 80
         used = self.host_ports().get(wanted, wanted)
-        target = replace(step.probe, url=_at_port(step.probe.url, used)) if used != wanted else step.probe
+        target = replace(step.probe, url=at_port(step.probe.url, used)) if used != wanted else step.probe
         deadline = time.monotonic() + step.probe.timeout
         while True:
-            outcome = self.probe(replace(target, timeout=min(target.timeout, 10.0)))
+            outcome = self.prober.run(replace(target, timeout=min(target.timeout, 10.0)))
             if outcome.ok or outcome.rejected or time.monotonic() >= deadline or interrupts.pending():
                 break
             time.sleep(0.25)
         # The transcript shows the URL the learner types; the report says where it really went.
-        entry = self.probe_entry(step.probe, replace(outcome, url=step.probe.url))
+        entry = self.prober.entry(step.probe, replace(outcome, url=step.probe.url))
         port = (wanted, used) if used != wanted else None
         record = StepRecord(index, step, (entry,), time.monotonic() - started, waited, outcome, port, time.time())
         self.progress.step_finished(index, record)
         return record
-
-    def _local(self, address: str) -> tuple[str, int, int]:
-        """host, the lesson's port and the local port really used (a port-forward may have moved)."""
-        host, _, port = address.partition(":")
-        used = next((local for local, wanted in self.ports.items() if wanted == int(port)), int(port))
-        return host, int(port), used
-
-    def mysql(self, probe: Probe) -> ProbeOutcome:
-        """A MySQL session through the forwarded port, shown as the mysql client shows it."""
-        import pymysql
-
-        host, _, used = self._local(probe.url)
-        try:
-            lines = mysql.session("127.0.0.1", used, probe.user, probe.password, probe.send,
-                                  timeout=probe.timeout, prepare=probe.prepare)
-        except (pymysql.err.MySQLError, OSError) as exc:
-            return ProbeOutcome(probe, f"{host}:{used}", False, str(exc))
-        return ProbeOutcome(probe, f"{host}:{used}", True, "", session="\n".join(lines))
-
-    def redis(self, probe: Probe) -> ProbeOutcome:
-        """A Redis session through the forwarded port, shown the way redis-cli shows it
-        (its prompt names the lesson's port, whichever local port was used)."""
-        host, port, used = self._local(probe.url)
-        lines: list[str] = []
-        try:
-            with socket.create_connection(("127.0.0.1", used), timeout=probe.timeout) as sock:
-                stream = sock.makefile("rb")
-                for command in probe.send:
-                    sock.sendall(resp.encode(shlex.split(command)))
-                    lines += [f"{host}:{port}> {command}", *resp.render(resp.read(stream))]
-        except (OSError, resp.ProtocolError, ValueError) as exc:
-            return ProbeOutcome(probe, f"{host}:{used}", False, str(exc))
-        return ProbeOutcome(probe, f"{host}:{used}", True, "", session="\n".join(lines))
-
-    def probe_entry(self, probe: Probe, outcome: ProbeOutcome | None) -> Entry:
-        """The probe as the shell command a learner would type to check the same thing."""
-        if probe.is_redis or probe.mysql:
-            command = probe.shell_command(outcome.url if outcome else None)
-            return Entry(command, outcome.session, 0) if outcome and outcome.ok else Entry(command, "", 1)
-        command = probe.shell_command(outcome.url if outcome else with_port(probe.url, self.ports))
-        if outcome and outcome.ok:
-            return Entry(command, probe.expect, 0)
-        return Entry(command, "", 1)
 
     def ensure_reachable(self, server: str) -> None:
         """One short request to the API server; raise when it does not answer."""
@@ -640,61 +339,6 @@ class Runner:
 # Where the simulator serves the cluster's host ports (80, 8080) on this machine: a real k3d
 # cluster has them on the ports themselves, which are privileged or busy on many machines.
 SIM_HOST_PORTS = ["get", "configmap", "kubelesson-sim-host-ports", "-n", "kube-system", "-o", "jsonpath={.data}"]
-
-
-def _at_port(url: str, port: int) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
-
-
-def _excerpt(body: str) -> str:
-    title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
-    text = title.group(1) if title else body
-    return " ".join(text.split())[:80]
-
-
-# --- the probe stays on this machine (Runner.probe) -------------------------------------
-
-_OFF_LOOPBACK = "not followed (not on this machine)"
-
-
-def _on_loopback(url: str) -> bool:
-    """Is ``url`` an http(s) URL on this machine: ``localhost``, 127.0.0.0/8 or ::1?
-    Decided from the text, without a name lookup."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name other than localhost: it would need a lookup, which we refuse
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-class _Refused(urllib.error.HTTPError):
-    """A redirect off this machine, not followed."""
-
-    def __init__(self, url: str, code: int, location: str) -> None:
-        super().__init__(url, code, _OFF_LOOPBACK, email.message.Message(), None)
-        self.location = location
-
-
-class _LoopbackRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects like urllib does, but only to loopback URLs."""
-
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
-        if not _on_loopback(newurl):
-            raise _Refused(req.full_url, code, newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 # --- the whole lesson ------------------------------------------------------------------

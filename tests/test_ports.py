@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson import runner
+from kubelesson import ports
 from kubelesson.kubectl import Kubectl
 from kubelesson.lesson import Probe, Step
-from kubelesson.runner import Runner, Silent, free_port
+from kubelesson.ports import free_port
+from kubelesson.runner import Runner, Silent
 from tests.conftest import ROOT, kubectl_binary
 
 HOLDER = """
 import sys, time
-from kubelesson.runner import local_ports
+from kubelesson.ports import local_ports
 with local_ports(["kubectl", "port-forward", "pod/caddy", sys.argv[1] + ":80"]) as (argv, _):
     print(argv[-1].split(":")[0], flush=True)
     time.sleep(float(sys.argv[2]))
@@ -93,7 +94,7 @@ def test_port_taken_after_the_check_is_replaced(tmp_path: Path,
         step = Step(run=f"kubectl port-forward pod/caddy {wanted}:80", line=1, background=True,
                     probe=Probe(f"http://localhost:{wanted}/", "Caddy works!"))
         lesson_runner = Runner(Kubectl(kubectl_binary(), env, tmp_path), progress=Silent())
-        monkeypatch.setattr(runner, "port_is_free", lambda port: True)  # the check said free
+        monkeypatch.setattr(ports, "port_is_free", lambda port: True)  # the check said free
         started = time.monotonic()
         with _listening(wanted):
             record = lesson_runner.run_step(1, step)

@@ -1,4 +1,4 @@
-"""The HTTP probe (runner.Runner.probe) stays on this machine: it follows a redirect to
+"""The HTTP probe (probes.Prober.run) stays on this machine: it follows a redirect to
 another loopback page, refuses one to any other address, and a redirect to a remote name
 is refused without a name lookup. A real HTTP server on 127.0.0.1 answers."""
 
@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from kubelesson.kubectl import Kubectl
 from kubelesson.lesson import Probe
-from kubelesson.runner import Runner, Silent
-from tests.conftest import kubectl_binary
+from kubelesson.probes import Prober
 
 PAGE = b"<html><head><title>Caddy works!</title></head><body>Caddy works!</body></html>"
 
@@ -63,8 +61,8 @@ def server() -> Iterator[int]:
 
 
 @pytest.fixture
-def runner(tmp_path: Path) -> Runner:
-    return Runner(Kubectl(kubectl_binary(), {}, tmp_path), progress=Silent())
+def runner(tmp_path: Path) -> Prober:
+    return Prober({})
 
 
 @pytest.fixture
@@ -81,12 +79,12 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return asked
 
 
-def probe(runner: Runner, port: int, path: str) -> tuple[bool, str]:
-    outcome = runner.probe(Probe(url=f"http://localhost:{port}{path}", expect="Caddy works!", timeout=5))
+def probe(runner: Prober, port: int, path: str) -> tuple[bool, str]:
+    outcome = runner.run(Probe(url=f"http://localhost:{port}{path}", expect="Caddy works!", timeout=5))
     return outcome.ok, outcome.detail
 
 
-def test_a_redirect_on_this_machine_is_followed(runner: Runner, server: int) -> None:
+def test_a_redirect_on_this_machine_is_followed(runner: Prober, server: int) -> None:
     assert probe(runner, server, "/moved") == (True, "HTTP 200: Caddy works!")
     assert probe(runner, server, "/other-loopback") == (True, "HTTP 200: Caddy works!")
 
@@ -99,7 +97,7 @@ def test_a_redirect_on_this_machine_is_followed(runner: Runner, server: int) -> 
         ("/ipv4-mapped", "http://[::ffff:192.0.2.10]/"),
     ],
 )
-def test_a_redirect_off_this_machine_is_refused(runner: Runner, server: int, lookups: list[str], path: str,
+def test_a_redirect_off_this_machine_is_refused(runner: Prober, server: int, lookups: list[str], path: str,
                                                 location: str) -> None:
     ok, detail = probe(runner, server, path)
     assert not ok
@@ -108,11 +106,11 @@ def test_a_redirect_off_this_machine_is_refused(runner: Runner, server: int, loo
     assert set(lookups) <= {"localhost"}, lookups
 
 
-def test_a_redirect_to_another_scheme_is_refused(runner: Runner, server: int) -> None:
+def test_a_redirect_to_another_scheme_is_refused(runner: Prober, server: int) -> None:
     assert probe(runner, server, "/file") == (False, "HTTP 302")  # urllib's own refusal
 
 
-def test_a_probe_url_off_this_machine_is_not_fetched(runner: Runner, lookups: list[str]) -> None:
-    outcome = runner.probe(Probe(url="http://caddy.kubelesson-redirect-test.example:8000/", expect="x"))
+def test_a_probe_url_off_this_machine_is_not_fetched(runner: Prober, lookups: list[str]) -> None:
+    outcome = runner.run(Probe(url="http://caddy.kubelesson-redirect-test.example:8000/", expect="x"))
     assert not outcome.ok and "not on this machine" in outcome.detail
     assert lookups == []
