@@ -28,10 +28,10 @@ from kubelesson.sim.backends import Backend
 
 DATADIR = "/var/lib/mysql"
 SOCKET = "/run/mysqld/mysqld.sock"
-# The newest release of each line as of mid-2025, the time of the image tags images.py lists.
-RELEASES = {"10.4": "10.4.34", "10.5": "10.5.27", "10.6": "10.6.22", "10.11": "10.11.13",
+# The newest release of each line among the image tags images.py lists (mid-2025).
+RELEASES = {"10.4": "10.4.34", "10.5": "10.5.27", "10.6": "10.6.20", "10.11": "10.11.10",
             "11.0": "11.0.6", "11.1": "11.1.6", "11.2": "11.2.6", "11.3": "11.3.2",
-            "11.4": "11.4.7", "11.5": "11.5.2", "11.6": "11.6.2", "11.7": "11.7.2",
+            "11.4": "11.4.5", "11.5": "11.5.2", "11.6": "11.6.2", "11.7": "11.7.2",
             "11.8": "11.8.2"}
 LATEST = {"10": "10.11", "11": "11.8"}
 
