@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from kubelesson.sim import timeutil
 from kubelesson.sim.controllers.base import Controller, Key
 from kubelesson.sim.storage.admission import PV_PROTECTION, PVC_PROTECTION
-from kubelesson.sim.storage.binding import SELECTED_NODE, claim_class
+from kubelesson.sim.storage.binding import SELECTED_NODE, claim_class, claim_names
 from kubelesson.sim.store import Conflict, Obj, WatchEvent
 
 if TYPE_CHECKING:
@@ -503,5 +503,6 @@ class SchedulerNudge(Controller):
             yield ("", "again")
 
     def sync(self, namespace: str, name: str) -> float | None:
-        self.cluster.lifecycle.retry_unschedulable()
+        # Only the pods with claims: the other plugins' rejections do not change with these.
+        self.cluster.lifecycle.retry_unschedulable(lambda pod: bool(claim_names(pod)))
         return None
