@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kubelesson.sim import endpointprinters
 from kubelesson.sim.resources import ResourceType
 from kubelesson.sim.timeutil import age, human_duration, parse
 
@@ -461,17 +462,6 @@ def _serviceaccount_cells(obj: Obj, now: float) -> Cells:
     ]
 
 
-def _endpoints_cells(obj: Obj, now: float) -> Cells:
-    eps = []
-    for subset in obj.get("subsets") or []:
-        for addr in subset.get("addresses") or []:
-            for port in subset.get("ports") or [{}]:
-                eps.append(f"{addr.get('ip')}:{port.get('port')}" if port else addr.get("ip"))
-    shown = ",".join(eps[:3]) + (f" + {len(eps) - 3} more..." if len(eps) > 3 else "")
-    return [obj["metadata"]["name"], shown or NONE, age(
-        obj["metadata"].get("creationTimestamp"), now)]
-
-
 Printer = tuple[list[Column], Callable[[Obj, float], Cells]]
 
 PRINTERS: dict[str, Printer] = {
@@ -492,7 +482,10 @@ PRINTERS: dict[str, Printer] = {
     "serviceaccounts": (
         [_col("Name"), _col("Secrets", "integer"), _col("Age")], _serviceaccount_cells,
     ),
-    "endpoints": ([_col("Name"), _col("Endpoints"), _col("Age")], _endpoints_cells),
+    # Lesson 5 (endpointprinters.py)
+    "endpoints": (endpointprinters.ENDPOINTS_COLUMNS, endpointprinters.endpoints_cells),
+    "endpointslices.discovery.k8s.io": (endpointprinters.ENDPOINTSLICE_COLUMNS,
+                                        endpointprinters.endpointslice_cells),
 }
 
 

@@ -129,9 +129,13 @@ RESOURCES: tuple[ResourceType, ...] = (
         "statefulsets", "statefulset", "StatefulSet", group="apps", short_names=("sts",),
         categories=("all",), subresources=(_scale(), _status("StatefulSet", "apps")),
     ),
+    # Lesson 5: EndpointSlices, kept by controllers/endpoints.py.
+    ENDPOINTSLICE := ResourceType(
+        "endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
+    ),
 )
 
-GROUPS: tuple[str, ...] = ("", "apps")
+GROUPS: tuple[str, ...] = ("", "apps", "discovery.k8s.io")
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

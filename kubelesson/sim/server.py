@@ -429,6 +429,10 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.path_not_found()
         if namespace is not None and not rt.namespaced:
             raise errors.path_not_found()
+        if rt.key == "endpoints" and self.server.cluster.options.minor >= 33:
+            # KEP-4974: from 1.33 every request for v1 Endpoints carries this warning.
+            self._warnings.append(
+                "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if name is None:

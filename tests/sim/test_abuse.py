@@ -412,6 +412,11 @@ def test_delete_options_and_access_reviews_of_the_wrong_shape(sim: SimHandle) ->
 
 # A valid object of each kind, and the values a mutation puts anywhere in it.
 _BASES: dict[str, tuple[str, dict[str, object]]] = {
+    # Before the Service `x`: once that exists, the endpoints controller owns Endpoints `x`
+    # (a create would be AlreadyExists, as on a real cluster).
+    "endpoints": ("/api/v1/namespaces/default/endpoints", {
+        "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "x"}, "subsets": [
+            {"addresses": [{"ip": "10.42.0.9"}], "ports": [{"port": 80}]}]}),
     "pods": ("/api/v1/namespaces/default/pods", json.loads(json.dumps(
         {**BAD_LABELS_POD, "metadata": {"name": "x", "labels": {"app": "web"},
                                         "annotations": {"a": "b"}},
@@ -449,9 +454,6 @@ _BASES: dict[str, tuple[str, dict[str, object]]] = {
                               "spec": {"containers": [{"name": "c", "image": "redis:7"}]}}}}),
     "serviceaccounts": ("/api/v1/namespaces/default/serviceaccounts", {
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"}}),
-    "endpoints": ("/api/v1/namespaces/default/endpoints", {
-        "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "x"}, "subsets": [
-            {"addresses": [{"ip": "10.42.0.9"}], "ports": [{"port": 80}]}]}),
 }
 _ODD_VALUES: list[object] = [None, 1, -1, 1.5, 2**40, True, "", "x", "-", [], [1], ["a"], {},
                              {"a": 1}, {"": ""}, {"Bad Key": "v"}, [[{}]], "x" * 300]

@@ -1,5 +1,6 @@
-"""The simulated kube-controller-manager: Deployment, ReplicaSet, StatefulSet and garbage
-collection, driven by the store's change notifications (see base.py).
+"""The simulated kube-controller-manager: Deployment, ReplicaSet, StatefulSet, Endpoints
+and EndpointSlices, and garbage collection, driven by the store's change notifications
+(see base.py).
 
 `start(cluster)` installs the apps admission hook (defaults and validation) on the store
 and starts the controllers; `Manager.stop()` ends them. Imports happen inside `start` so
@@ -21,13 +22,15 @@ def start(cluster: Cluster) -> Manager:
     from kubelesson.sim.controllers.admission import AppsAdmission
     from kubelesson.sim.controllers.base import Manager
     from kubelesson.sim.controllers.deployment import DeploymentController
+    from kubelesson.sim.controllers.endpoints import EndpointsController
     from kubelesson.sim.controllers.garbage import GarbageCollector
     from kubelesson.sim.controllers.replicaset import ReplicaSetController
     from kubelesson.sim.controllers.statefulset import StatefulSetController
 
     cluster.store.admission = AppsAdmission(cluster.options)
     manager = Manager(cluster)
-    for kind in (DeploymentController, ReplicaSetController, StatefulSetController):
+    for kind in (DeploymentController, ReplicaSetController, StatefulSetController,
+                 EndpointsController):
         manager.add(kind(cluster, manager))
     manager.garbage = GarbageCollector(cluster, manager)
     manager.add(manager.garbage)
