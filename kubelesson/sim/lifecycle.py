@@ -377,7 +377,8 @@ class Lifecycle:
             image = images.lookup(c.get("image", ""))
             if image is None:
                 outcome[c["name"]] = "pull-failed"
-            elif not image.runs_forever and not (c.get("command") or c.get("args")):
+            elif not image.runs_forever and not (c.get("command") or c.get("args")
+                                                 or c.get("stdin")):  # a shell waits on stdin
                 outcome[c["name"]] = "completed"
             else:
                 outcome[c["name"]] = "running"
@@ -451,6 +452,11 @@ class Lifecycle:
         elif "completed" in outcome.values() and updated["spec"].get("restartPolicy",
                                                                        "Always") == "Always":
             self._step(updated, self.options.backoff_seconds, self._crash_loop)
+        from kubelesson.sim.shell import process  # lesson 5: commands run (shell/)
+
+        for c in containers:
+            if outcome[c["name"]] == "running" and process.runs_command(c):
+                process.start(self, updated, c)
 
     @staticmethod
     def _pull_error(ref: str) -> str:
@@ -609,3 +615,6 @@ class Lifecycle:
             for key in [k for k in self.logs if k[0] == uid]:
                 del self.logs[key]
         podfs.detach(uid)
+        from kubelesson.sim.shell import process
+
+        process.forget(uid)  # what still runs in its containers ends with it

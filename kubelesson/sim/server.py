@@ -585,6 +585,9 @@ class Handler(BaseHTTPRequestHandler):
         elif rt is POD and sub == "portforward":
             self._only(self.command, "GET", "POST")
             self._portforward(cluster.get(rt, ns, name))
+        elif rt is POD and sub in ("exec", "attach"):
+            self._only(self.command, "GET", "POST")
+            self._stream(sub, cluster.get(rt, ns, name))
         elif sub == "scale":
             self._scale(rt, ns, name)
         else:
@@ -797,6 +800,21 @@ class Handler(BaseHTTPRequestHandler):
                 self._end_stream()
         finally:
             watcher.stop()
+
+    def _stream(self, kind: str, pod: Obj) -> None:
+        """`kubectl exec` and `attach` (streams/): the hand-off answers the upgrade."""
+        from kubelesson.sim.streams import serve
+
+        store = self.server.cluster.store
+        meta = pod["metadata"]
+
+        def current_pod() -> Obj | None:
+            now = store.get(POD.key, meta.get("namespace", ""), meta["name"])
+            return now if now is not None and now["metadata"].get("uid") == meta["uid"] else None
+
+        self._headers_sent = True
+        self.close_connection = True
+        serve(self, kind, pod, store, self.server.cluster.options.minor, current_pod)
 
     def _portforward(self, pod: Obj) -> None:
         try:
