@@ -72,8 +72,9 @@ _CADDY_ENV = (("PATH", PATH), ("CADDY_VERSION", "v2.10.0"), ("XDG_CONFIG_HOME", 
 
 PROFILES: dict[str, Profile] = {
     "busybox": Profile("ash", BUSYBOX_APPLETS),
-    "alpine": _alpine(),
-    "caddy": _alpine(frozenset({"caddy"}), env=_CADDY_ENV, workdir="/srv",
+    # apk is there but needs the Internet: it says it is not simulated.
+    "alpine": _alpine(frozenset({"apk"})),
+    "caddy": _alpine(frozenset({"caddy", "apk"}), env=_CADDY_ENV, workdir="/srv",
                      files=CADDY_FILES, dirs=(*ROOT_DIRS, "/config", "/data")),
     "redis": _debian(_REDIS, workdir="/data", dirs=(*ROOT_DIRS, "/data")),
     "nginx": _debian(frozenset({"nginx"}), files=NGINX_FILES),
