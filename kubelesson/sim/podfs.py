@@ -11,8 +11,9 @@ A volume is a `FileSource`: a mapping of relative path -> bytes, asked for again
 read. configMap and secret volumes read their object from the store each time, so a changed
 ConfigMap shows at once (a real kubelet rewrites the files on its next sync, within about a
 minute); if the object has gone or no longer fits the volume, the files set up last stay,
-as on a real node. Other volume kinds (emptyDir, hostPath, PVC, projected, downwardAPI) are
-empty directories for now: each can plug in as another `FileSource`.
+as on a real node. hostPath, emptyDir and persistentVolumeClaim volumes are directories on
+the node's disk (`HostDirectory`, set up by storage/volumes.py); projected and downwardAPI
+volumes are empty directories for now.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import posixpath
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from kubelesson.sim.store import Obj, Store
@@ -46,6 +48,31 @@ class StaticFiles:
 
     def files(self) -> FileMap:
         return self.content
+
+
+class HostDirectory:
+    """A volume that is a directory on the node (hostPath, emptyDir, a local
+    PersistentVolume: storage/volumes.py). Programs that write (a database) write there
+    through `Filesystem.host_path`; readers see its files as they are now."""
+
+    MAX_FILES = 10_000  # a web root, not a data dump: stop listing beyond this
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def files(self) -> FileMap:
+        found: dict[str, bytes] = {}
+        if not self.root.is_dir():
+            return found
+        for path in sorted(self.root.rglob("*")):
+            if len(found) >= self.MAX_FILES:
+                break
+            if path.is_file() and not path.is_symlink():
+                try:
+                    found[path.relative_to(self.root).as_posix()] = path.read_bytes()
+                except OSError:
+                    continue
+        return found
 
 
 @dataclass(frozen=True)
@@ -189,6 +216,16 @@ class Filesystem:
             return mount.files().get(path[len(mount.path):].strip("/"))
         return self.image_files.get(path)
 
+    def host_path(self, path: str) -> Path | None:
+        """Where a path inside a node-directory volume is on this machine (None when the
+        path is not in such a volume): what a program writing there writes to."""
+        path = clean_path(path)
+        mount = self._mount_for(path)
+        if mount is None or not isinstance(mount.source, HostDirectory):
+            return None
+        relative = path[len(mount.path):].strip("/")
+        return mount.source.root.joinpath(*(p for p in (mount.sub_path, relative) if p))
+
 
 def _kind(files: FileMap, relative: str) -> Kind | None:
     if relative in files:
@@ -211,12 +248,28 @@ def _clean_relative(path: str) -> str:
 # --- setting volumes up (the kubelet's side) -------------------------------------------------
 
 
-def _source(store: Store, namespace: str, volume: Mapping[str, Any]) -> FileSource:
+class NodeVolumes(Protocol):
+    """The volumes whose files live on the node's disk (storage/volumes.py)."""
+
+    def handles(self, volume: Mapping[str, Any]) -> bool: ...
+
+    def source(self, pod: Obj, volume: Mapping[str, Any]) -> tuple[FileSource | None, str | None]: ...
+
+
+def _source(store: Store, pod: Obj, volume: Mapping[str, Any],
+            node_volumes: NodeVolumes | None) -> tuple[FileSource, str | None]:
+    """A volume's files, and why the kubelet cannot set it up yet (None when it can)."""
+    namespace = str(pod["metadata"].get("namespace") or "default")
     if isinstance(volume.get("configMap"), Mapping):
-        return ObjectFiles(store, CONFIGMAP, namespace, volume["configMap"])
+        source = ObjectFiles(store, CONFIGMAP, namespace, volume["configMap"])
+        return source, source.project()[1]
     if isinstance(volume.get("secret"), Mapping):
-        return ObjectFiles(store, SECRET, namespace, volume["secret"])
-    return StaticFiles()  # emptyDir and the kinds not simulated yet start empty
+        source = ObjectFiles(store, SECRET, namespace, volume["secret"])
+        return source, source.project()[1]
+    if node_volumes is not None and node_volumes.handles(volume):
+        found, problem = node_volumes.source(pod, volume)
+        return (found or StaticFiles()), problem
+    return StaticFiles(), None  # projected, downwardAPI ...: empty for now
 
 
 def _used_volumes(spec: Mapping[str, Any]) -> set[str]:
@@ -235,10 +288,10 @@ class Plan:
     failed: list[tuple[str, str]]  # (volume name, why it cannot be set up)
 
 
-def plan(store: Store, pod: Obj) -> Plan:
-    """Set the pod's volumes up as the kubelet would, or say which ones fail and why."""
+def plan(store: Store, pod: Obj, node_volumes: NodeVolumes | None = None) -> Plan:
+    """Set the pod's volumes up as the kubelet would, or say which ones fail and why.
+    `node_volumes` sets up hostPath, emptyDir and claim volumes on the node's disk."""
     spec = pod.get("spec") or {}
-    namespace = str(pod["metadata"].get("namespace") or "default")
     used = _used_volumes(spec)
     sources: dict[str, FileSource] = {}
     failed: list[tuple[str, str]] = []
@@ -246,11 +299,9 @@ def plan(store: Store, pod: Obj) -> Plan:
         name = str(volume.get("name"))
         if name not in used:
             continue
-        source = _source(store, namespace, volume)
-        if isinstance(source, ObjectFiles):
-            _, problem = source.project()
-            if problem:
-                failed.append((name, problem))
+        source, problem = _source(store, pod, volume, node_volumes)
+        if problem:
+            failed.append((name, problem))
         sources[name] = source
     mounts: dict[str, tuple[Mount, ...]] = {}
     for key in ("initContainers", "containers"):
@@ -269,6 +320,9 @@ def _mount(source: FileSource, volume_mount: Mapping[str, Any]) -> Mount:
         # A subPath mount of a configMap or secret is a copy made when the container
         # starts: later changes of the object never reach it.
         source = StaticFiles(dict(source.files()))
+    elif sub_path and isinstance(source, HostDirectory):
+        # The kubelet creates a missing subPath directory in the volume.
+        (source.root / sub_path).mkdir(parents=True, exist_ok=True)
     return Mount(clean_path(str(volume_mount.get("mountPath") or "/")), source, sub_path)
 
 

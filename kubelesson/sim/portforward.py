@@ -118,6 +118,11 @@ _apps: dict[tuple[str, int], Backend | None] = {}
 
 def app_for(pod: Mapping[str, Any], port: int) -> Backend | None:
     """The app listening on `port` in `pod`, or None if no container listens there."""
+    from kubelesson.sim.apps import registry  # programs with a life of their own (lesson 7)
+
+    running = registry.listener(pod, port)  # asked each time: they start and stop listening
+    if not isinstance(running, registry.NotMine):
+        return running
     key = (str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name")), port)
     with _apps_lock:
         if key not in _apps:
