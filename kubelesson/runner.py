@@ -193,7 +193,7 @@ class Runner:
         """Run a command; the transcript shows it as ``shown`` when kubelesson ran it on a
         changed copy of a course file (the learner's command names the file itself)."""
         result = self.kubectl.run(argv[1:], timeout=self.command_timeout)
-        command = shown if shown is not None and argv != shlex.split(shown) else shlex.join(argv)
+        command = shown if shown is not None else shlex.join(argv)
         return Entry(command, result.output, result.exit_code)
 
     def edited(self, step: Step, argv: list[str]) -> list[str]:
@@ -306,7 +306,7 @@ class Runner:
     def run_step(self, index: int, step: Step) -> StepRecord:
         started = time.monotonic()
         self.progress.step_started(index, step)
-        if not step.runs_kubectl:
+        if step.kind in ("yourself", "host"):
             aside = self.look(step) if step.kind == "host" else AsideOutcome(False, True, "", "")
             record = StepRecord(index, step, (), time.monotonic() - started, aside=aside)
             self.progress.step_finished(index, record)

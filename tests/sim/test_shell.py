@@ -107,3 +107,18 @@ def test_a_containers_command() -> None:
     assert container_argv({"args": ["wget", "-qO-", "x"]}) == ["wget", "-qO-", "x"]
     assert container_argv({"command": ["sh", "-c"], "args": ["echo"]}) == ["sh", "-c", "echo"]
     assert container_argv({}) == ["sh"]
+
+
+@pytest.mark.parametrize(
+    ("script", "out", "status"),
+    [
+        ("echo -e 'a x a\\nb\\na' | grep -o a", "a\na\na\n", 0),
+        ("echo -e 'a x a\\nb\\na' | grep -m1 -o a", "a\na\n", 0),
+        ("echo -e 'a x a\\nb\\na' | grep -m 1 a", "a x a\n", 0),
+        ("echo -e 'a.b\\naxb' | grep -F a.b", "a.b\n", 0),
+        ("echo b | grep -o a", "", 1),
+    ],
+)
+def test_grep_only_matching_and_max_count(script: str, out: str, status: int) -> None:
+    got, _, code = _run(script)
+    assert (got, code) == (out, status)

@@ -210,29 +210,47 @@ def wc(ctx: Context, argv: list[str]) -> int:
 
 @program("grep")
 def grep(ctx: Context, argv: list[str]) -> int:
+    """grep [-ivcqoEF] [-m N] PATTERN [FILE]... (busybox's and GNU's common ground)."""
     import re
 
     flags = ""
+    most: int | None = None
     args: list[str] = []
-    for arg in argv[1:]:
-        if arg.startswith("-") and len(arg) > 1 and not args:
+    words = iter(argv[1:])
+    for arg in words:
+        if arg.startswith("-m") and not args:
+            value = arg[2:] or next(words, "")
+            if not value.isdigit():
+                ctx.error(f"grep: invalid max count '{value}'\n")
+                return 2
+            most = int(value)
+        elif arg.startswith("-") and len(arg) > 1 and not args:
             flags += arg[1:]
         else:
             args.append(arg)
     if not args:
-        ctx.error("Usage: grep [-ivc] PATTERN [FILE]...\n")
+        ctx.error("Usage: grep [-ivcqoEF] [-m N] PATTERN [FILE]...\n")
         return 2
-    pattern = re.compile(args[0], re.IGNORECASE if "i" in flags else 0)
+    text = re.escape(args[0]) if "F" in flags else args[0]
+    pattern = re.compile(text, re.IGNORECASE if "i" in flags else 0)
     contents = _inputs(ctx, args[1:], "grep")
     if contents is None:
         return 2
     found = 0
     for data in contents:
         for line in data.decode("utf-8", "replace").splitlines(keepends=True):
-            if bool(pattern.search(line)) != ("v" in flags):
-                found += 1
-                if "c" not in flags and "q" not in flags:
-                    ctx.write(line if line.endswith("\n") else line + "\n")
+            if most is not None and found >= most:
+                break
+            if bool(pattern.search(line)) == ("v" in flags):
+                continue
+            found += 1
+            if "c" in flags or "q" in flags:
+                continue
+            if "o" in flags and "v" not in flags:
+                for match in pattern.finditer(line.rstrip("\n")):
+                    ctx.write(match.group(0) + "\n")
+            else:
+                ctx.write(line if line.endswith("\n") else line + "\n")
     if "c" in flags:
         ctx.write(f"{found}\n")
     return 0 if found else 1
