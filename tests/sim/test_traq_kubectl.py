@@ -79,6 +79,17 @@ def test_traq_exercise(kubectl137: Kubectl, tmp_path: Path) -> None:
         assert b"enableSearch: false" in _get(port, "/config.js")[2]  # the mounted override
     for claim in ("mariadb", "traq"):
         assert kubectl137("get", "pvc", claim, "-o", "jsonpath={.status.phase}").out == "Bound"
+    # MariaDB restarted on its volume: the user is still there, traQ connects again.
+    old_uid = kubectl137("get", "pod", "mariadb-0", "-o", "jsonpath={.metadata.uid}").out
+    assert kubectl137("delete", "pod", "mariadb-0").rc == 0
+    wait_until(lambda: kubectl137("get", "pod", "mariadb-0", "-o", "jsonpath={.metadata.uid}").out
+               not in ("", old_uid), "a new mariadb-0")
+    wait_for_log(kubectl137, "mariadb-0", "port: 3306")
+    assert "MariaDB upgrade not required" in kubectl137("logs", "mariadb-0").out
+    with port_forward((kubectl137.binary, {}), kubectl137.env(), "svc/traq", f"{port}:80") as forward:
+        forward.wait_ready(port, 3000)
+        with urllib.request.urlopen(login, timeout=10) as response:
+            assert response.status == 204
     deleted = kubectl137("delete", "-k", str(folder))
     assert deleted.rc == 0, deleted.both
     assert [line.split(" deleted")[0] for line in deleted.out.splitlines()] == [

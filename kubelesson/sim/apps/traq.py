@@ -170,22 +170,13 @@ class Traq(Process):
         """On a thread of its own: the MySQL handshake waits for the database's answers."""
         import pymysql
 
-        db = self.config["mariadb"]
-        host, port = str(db.get("host")), int(db.get("port") or 3306)
         try:
-            sock = self.host.network.dial(self.host.namespace, host, port, self.host.pod_ip)
+            connection = self._open()
         except DialError as exc:
             return self._fatal("failed to connect database", str(exc))
-        connection = pymysql.connect(user=str(db.get("username")), password=str(db.get("password") or ""),
-                                     database=str(db.get("database")), defer_connect=True,
-                                     autocommit=True, connect_timeout=5, read_timeout=10)
-        try:
-            connection.connect(sock)
-        except pymysql.err.MySQLError as exc:
+        except pymysql.err.MySQLError as exc:  # as Go's MySQL driver words the server's error
             code, message = (exc.args + (0, ""))[:2]
             state = {1045: "28000", 1044: "42000", 1049: "42000"}.get(int(code), "HY000")
-            with contextlib.suppress(OSError):
-                sock.close()
             return self._fatal("failed to connect database", f"Error {code} ({state}): {message}")
         if self.stopped:
             connection.close()
@@ -247,18 +238,52 @@ class Traq(Process):
         self.info("traQ shutdown")
 
     def user(self, name: str) -> tuple[str, str, str] | None:
-        """(id, password hash, salt) of a user, read from the database."""
+        """(id, password hash, salt) of a user, read from the database; a connection the
+        database dropped (MariaDB restarted) is opened again once, as Go's pool would."""
         import pymysql
 
-        if self.database is None:
-            return None
+        for attempt in range(2):
+            if self.database is None or (attempt and not self._reconnect()):
+                return None
+            try:
+                with self.database.cursor() as cursor:
+                    cursor.execute("SELECT id, password, salt FROM users WHERE name = %s", (name,))
+                    row = cursor.fetchone()
+                return (str(row[0]), str(row[1]), str(row[2])) if row else None
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
+                continue
+            except pymysql.err.MySQLError:
+                return None
+        return None
+
+    def _open(self) -> Any:
+        """A MySQL connection to the configured database over the cluster network (a real
+        client, PyMySQL, on the socket the network gives); DialError or MySQLError."""
+        import pymysql
+
+        db = self.config["mariadb"]
+        sock = self.host.network.dial(self.host.namespace, str(db.get("host")),
+                                      int(db.get("port") or 3306), self.host.pod_ip)
+        connection = pymysql.connect(user=str(db.get("username")),
+                                     password=str(db.get("password") or ""),
+                                     database=str(db.get("database")), defer_connect=True,
+                                     autocommit=True, connect_timeout=5, read_timeout=10)
         try:
-            with self.database.cursor() as cursor:
-                cursor.execute("SELECT id, password, salt FROM users WHERE name = %s", (name,))
-                row = cursor.fetchone()
-        except pymysql.err.MySQLError:
-            return None
-        return (str(row[0]), str(row[1]), str(row[2])) if row else None
+            connection.connect(sock)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise
+        return connection
+
+    def _reconnect(self) -> bool:
+        import pymysql
+
+        try:
+            self.database = self._open()
+        except (DialError, pymysql.err.MySQLError):
+            return False
+        return True
 
 
 class TraqApi(Backend):
