@@ -438,6 +438,10 @@ MESSAGES: Catalogue = {
     "sim.start_timeout": {"en": "the simulator did not start within {seconds}s; see {log}", "ja": "シミュレーターが {seconds} 秒以内に起動しませんでした。{log} を見てください"},
     "sim.start_failed": {"en": "the simulator failed to start: {why}", "ja": "シミュレーターの起動に失敗しました: {why}"},
     "sim.port_in_use": {"en": "port {port} on 127.0.0.1 is already in use; choose another with --port or leave it out", "ja": "127.0.0.1 のポート {port} はすでに使われています。--port で別のポートを選ぶか、指定せずに実行してください"},
+    # Lesson 5, the simulator's host ports (kubelesson/sim/hostports.py): where the cluster's
+    # host ports 80 and 8080 are served, and a pinned local port that is taken.
+    "sim.host_port_in_use": {"en": "port {local} on 127.0.0.1, asked for with --host-port {host}={local}, is already in use; pin another one, or give --host-port {host} for a free one", "ja": "--host-port {host}={local} で指定した 127.0.0.1 のポート {local} はすでに使われています。別のポートを指定するか、--host-port {host} として空いているポートを使ってください"},
+    "sim.status_host_ports": {"en": "host ports: {ports} (the cluster's host port -> where 127.0.0.1 serves it)", "ja": "ホストポート: {ports}(クラスターのホストポート -> それを受ける 127.0.0.1 のポート)"},
 }
 
 

@@ -10,7 +10,7 @@ import click
 
 from kubelesson.messages import language, say
 from kubelesson.sim import control
-from kubelesson.sim.options import SimOptions
+from kubelesson.sim.options import SimOptions, parse_host_ports
 
 _DEFAULTS = SimOptions()
 
@@ -28,6 +28,16 @@ def _check_cluster_name(ctx: click.Context, param: click.Parameter, value: str) 
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", value):
         raise click.BadParameter("a cluster name is lower-case letters, digits and '-', "
                                  "at most 32 characters, as k3d accepts")
+    return value
+
+
+def _check_host_ports(ctx: click.Context, param: click.Parameter,
+                      value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        parse_host_ports(value)
+    except ValueError:
+        raise click.BadParameter("a host port is PORT or PORT=LOCAL, ports 1-65535 "
+                                 "(LOCAL 0 for a free one)") from None
     return value
 
 
@@ -69,6 +79,15 @@ def _server_options(func: Any) -> Any:
                      default=_DEFAULTS.compaction_interval, hidden=True),
         click.option("--forbidden", multiple=True, metavar="RESOURCE",
                      help="Refuse to create this resource (plural, e.g. namespaces) as RBAC would."),
+        # `--host-ports` too: `sim up` passes every option to `sim run` by its field name.
+        click.option("--host-port", "--host-ports", "host_ports", multiple=True,
+                     metavar="PORT[=LOCAL]",
+                     default=_DEFAULTS.host_ports, show_default=True,
+                     callback=_check_host_ports,
+                     help="A host port of the k3d cluster, served on a free 127.0.0.1 port "
+                          "(or LOCAL); see the ConfigMap kubelesson-sim-host-ports."),
+        click.option("--disable", multiple=True, type=click.Choice(["traefik", "servicelb"]),
+                     help="Leave out a packaged k3s component, as k3s's --disable does."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -78,6 +97,8 @@ def _server_options(func: Any) -> Any:
 def _options(kwargs: dict[str, Any]) -> SimOptions:
     values = {k: kwargs[k] for k in SimOptions.__dataclass_fields__}
     values["forbidden"] = tuple(values["forbidden"])
+    values["host_ports"] = tuple(values["host_ports"])
+    values["disable"] = tuple(values["disable"])
     return SimOptions(**values)
 
 
@@ -132,6 +153,9 @@ def status(state_dir: Path | None) -> None:
         raise SystemExit(2)  # not running is an environment state, as for the other commands
     click.echo(say(lang, "sim.status", url=current.url, pid=current.pid,
                    uptime=f"{current.uptime or 0.0:.0f}", state_dir=current.state_dir))
+    if current.host_ports:
+        ports = ", ".join(f"{host} -> 127.0.0.1:{local}" for host, local in current.host_ports)
+        click.echo(say(lang, "sim.status_host_ports", ports=ports))
 
 
 @sim.command()

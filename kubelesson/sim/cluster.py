@@ -46,6 +46,7 @@ POD_UPDATE_FORBIDDEN = (
     "to 1 if it was previously negative)"
 )
 Cause = tuple[str, str, str]
+SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 
 def _random_suffix(n: int = 5) -> str:
@@ -165,7 +166,8 @@ def _pod_defaults(pod: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
+    # The Priority admission plugin: the built-in classes k3s's system pods name.
+    spec.setdefault("priority", SYSTEM_PRIORITIES.get(str(spec.get("priorityClassName")), 0))
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})

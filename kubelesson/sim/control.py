@@ -49,6 +49,7 @@ class Status:
     pid: int | None = None
     url: str | None = None
     started: float | None = None
+    host_ports: tuple[tuple[int, int], ...] = ()  # lesson 5: (cluster host port, local port)
 
     @property
     def uptime(self) -> float | None:
@@ -129,8 +130,12 @@ def status(state_dir: Path) -> Status:
     if not _alive(pid) or _served_by(url) != pid:
         return Status(False, state_dir)
     started = info.get("started")
+    ports = info.get("host_ports")
+    host_ports = tuple(sorted((int(k), int(v)) for k, v in ports.items())) if isinstance(
+        ports, dict) else ()
     return Status(True, state_dir, pid, url,
-                  float(started) if isinstance(started, (int, float)) and started else None)
+                  float(started) if isinstance(started, (int, float)) and started else None,
+                  host_ports)
 
 
 def _command_line(pid: int) -> list[str] | None:
@@ -178,11 +183,12 @@ def _identify(pid: int, url: str, state_dir: Path) -> Literal["simulator", "stal
     return "simulator" if _looks_like_simulator(args, state_dir, cwd) else "stale"
 
 
-def write_info(state_dir: Path, url: str) -> None:
+def write_info(state_dir: Path, url: str, host_ports: dict[int, int] | None = None) -> None:
     """Called by the background process once it listens."""
     state_dir.mkdir(parents=True, exist_ok=True)
     tmp = state_dir / (INFO_FILE + ".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": time.time()}))
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": time.time(),
+                               "host_ports": {str(k): v for k, v in (host_ports or {}).items()}}))
     tmp.replace(state_dir / INFO_FILE)
     (state_dir / PID_FILE).write_text(f"{os.getpid()}\n")
 
@@ -297,6 +303,7 @@ def run_foreground(state_dir: Path, options: SimOptions, port: int, *, quiet: bo
     import threading
 
     from kubelesson.sim.handle import PortInUse, running
+    from kubelesson.sim.hostports import HostPortInUse
 
     stop = threading.Event()
     received: list[int] = []
@@ -309,7 +316,7 @@ def run_foreground(state_dir: Path, options: SimOptions, port: int, *, quiet: bo
     signal.signal(signal.SIGINT, on_signal)
     try:
         with running(state_dir, options=options, port=port) as sim:
-            write_info(state_dir, sim.url)
+            write_info(state_dir, sim.url, sim.host_ports)
             if announce and not quiet:
                 lang = language()
                 print(say(lang, "sim.listening", url=sim.url), flush=True)
@@ -320,6 +327,9 @@ def run_foreground(state_dir: Path, options: SimOptions, port: int, *, quiet: bo
                 pass
     except PortInUse as exc:
         raise ControlError("sim.port_in_use", port=exc.port) from None
+    except HostPortInUse as exc:
+        raise ControlError("sim.host_port_in_use", host=exc.host_port,
+                           local=exc.local_port) from None
     finally:
         clear_info(state_dir)
     return 130 if received and received[-1] == signal.SIGINT else 0

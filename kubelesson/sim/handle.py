@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kubelesson.sim import controllers
+from kubelesson.sim import controllers, hostports
 from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.hostports import HostPorts
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.server import SimHTTPServer
 from kubelesson.sim.store import Store
@@ -63,10 +64,14 @@ class SimHandle:
     """A running simulator: where it listens and the environment kubectl needs."""
 
     def __init__(self, server: SimHTTPServer, cluster: Cluster, state_dir: Path,
-                 manager: controllers.Manager | None = None) -> None:
+                 manager: controllers.Manager | None = None,
+                 host_ports: HostPorts | None = None) -> None:
         self._server = server
         self.cluster = cluster
         self.controllers = manager
+        # Lesson 5: the cluster's host ports (80, 8080 ...) -> the 127.0.0.1 ports serving them.
+        self.host_ports_server = host_ports
+        self.host_ports: dict[int, int] = dict(host_ports.local) if host_ports else {}
         self.port: int = server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.state_dir = state_dir
@@ -95,6 +100,8 @@ class SimHandle:
     def stop(self) -> None:
         """Stop accepting, wake watches, close connections, join every thread we started."""
         self._server.shutdown()
+        if self.host_ports_server is not None:
+            self.host_ports_server.stop()
         if self.controllers is not None:
             self.controllers.stop()
         self.cluster.close()
@@ -116,7 +123,14 @@ def start(state_dir: Path, *, options: SimOptions | None = None, port: int = 0) 
     manager = controllers.start(cluster)
     if manager.garbage is not None:
         server.delete_hook = manager.garbage.before_delete
-    handle = SimHandle(server, cluster, Path(state_dir), manager)
+    try:
+        host_ports = hostports.start(cluster)
+    except BaseException:
+        manager.stop()
+        cluster.close()
+        server.server_close()
+        raise
+    handle = SimHandle(server, cluster, Path(state_dir), manager, host_ports)
     handle.start()
     return handle
 

@@ -127,6 +127,19 @@ def _no_logs(t: float) -> list[str]:
     return []
 
 
+def _klipper_logs(t: float) -> list[str]:
+    """klipper-lb's entry script traces its commands (`set -x`); the first of them."""
+    return ["+ trap exit TERM INT", "+ BIN_DIR=/sbin", "+ check_iptables_mode",
+            "+ set +e", "+ info 'legacy mode detected'", "[INFO]  legacy mode detected"]
+
+
+def _traefik_logs(t: float) -> list[str]:
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    return [f'time="{stamp}" level=info msg="Configuration loaded from flags."']
+
+
 CATALOGUE: dict[str, Image] = {
     image.repository: image
     for image in (
@@ -182,6 +195,13 @@ CATALOGUE: dict[str, Image] = {
         # Chapter 8's traQ: only the tag the course uses is known.
         Image("ghcr.io/traptitech/traq", (3000,), _no_logs, _tags(), size=60_000_000),
         Image("ghcr.io/traptitech/traq-ui", (80,), _no_logs, _tags(), size=20_000_000),
+        # Lesson 5: what k3s runs in kube-system (controllers/servicelb.py, traefik.py); only
+        # the tags k3s releases are known to use.
+        Image("rancher/klipper-lb", (), _klipper_logs, frozenset(
+            {"v0.4.0", "v0.4.4", "v0.4.7", "v0.4.9", "v0.4.13", "v0.4.17"}), size=4_777_465),
+        Image("rancher/mirrored-library-traefik", (8000, 8443, 9000, 9100), _traefik_logs,
+              frozenset({"2.9.4", "2.10.4", "2.10.5", "2.10.7", "2.11.18", "3.3.6", "3.5.1",
+                         "3.6.13"}), size=43_240_420),
     )
 }
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelesson.sim import images, podfs, timeutil
+from kubelesson.sim import images, placement, podfs, timeutil
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.printers import pod_status
 from kubelesson.sim.scheduler import Scheduler
@@ -109,6 +109,7 @@ class Lifecycle:
         self._event_names: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._last_ns = 0
         self._attached: set[str] = set()  # uids of the pods whose volumes are mounted
+        self._unschedulable: dict[str, Obj] = {}  # uid -> a pod no node fits (placement.py)
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -257,7 +258,9 @@ class Lifecycle:
             self.event(pod, "FailedScheduling", message, type_="Warning",
                        component="default-scheduler")
             return
-        node = self.nodes[next(self._rr) % len(self.nodes)]
+        node = self._pick_node(pod, now)
+        if node is None:
+            return
 
         def bind(p: Obj) -> None:
             p["spec"]["nodeName"] = node.name
@@ -270,6 +273,30 @@ class Lifecycle:
                    f"Successfully assigned {ns}/{pod['metadata']['name']} to {node.name}",
                    component="default-scheduler")
         self._assigned(bound)
+
+    def _pick_node(self, pod: Obj, now: str) -> NodeInfo | None:
+        """Round robin over the nodes the pod fits on (placement.py: node affinity, host
+        ports); a pod that fits nowhere stays Pending and is tried again when a pod goes."""
+        fits = placement.feasible(self.store, pod, self.nodes)
+        if isinstance(fits, placement.Unfit):
+            message = fits.message
+
+            def unschedulable(p: Obj) -> None:
+                _set_condition(p, "PodScheduled", False, now, "Unschedulable", message)
+
+            with self._lock:
+                self._unschedulable[pod["metadata"]["uid"]] = pod
+            self._update(pod, unschedulable)
+            self.event(pod, "FailedScheduling", message, type_="Warning",
+                       component="default-scheduler")
+            return None
+        with self._lock:
+            self._unschedulable.pop(pod["metadata"]["uid"], None)
+        if len(fits) == len(self.nodes):
+            return self.nodes[next(self._rr) % len(self.nodes)]
+        # A pod pinned to one node (a DaemonSet's) leaves the round robin where it was.
+        chosen: NodeInfo = fits[0] if len(fits) == 1 else fits[next(self._rr) % len(fits)]
+        return chosen
 
     def _node(self, name: str) -> NodeInfo:
         for node in self.nodes:
@@ -614,7 +641,15 @@ class Lifecycle:
             self._attached.discard(uid)
             for key in [k for k in self.logs if k[0] == uid]:
                 del self.logs[key]
+            self._unschedulable.pop(uid, None)
+            retry = list(self._unschedulable.values())
         podfs.detach(uid)
         from kubelesson.sim.shell import process
 
         process.forget(uid)  # what still runs in its containers ends with it
+        for waiting in retry:  # a pod that went may have freed what they wait for
+            self._step(waiting, 0, self._schedule_again)
+
+    def _schedule_again(self, pod: Obj) -> None:
+        if not pod["spec"].get("nodeName"):  # not placed by an earlier retry meanwhile
+            self._schedule(pod)

@@ -41,6 +41,12 @@ class SimOptions:
     # Resources (plurals) the simulated user may not create, answered 403 Forbidden as RBAC
     # would: to show how kubelesson reports a cluster where the learner lacks permissions.
     forbidden: tuple[str, ...] = ()
+    # Lesson 5: the host ports of the k3d cluster (`--port "80:80@loadbalancer"`), each
+    # served on 127.0.0.1: "80" on a free local port, "8080=18080" on that one
+    # (hostports.py; the mapping is published in the ConfigMap kubelesson-sim-host-ports).
+    host_ports: tuple[str, ...] = ("80", "8080")
+    # k3s's `--disable`: "traefik" and/or "servicelb" leave those packaged parts out.
+    disable: tuple[str, ...] = ()
 
     @property
     def minor(self) -> int:
@@ -50,3 +56,20 @@ class SimOptions:
             return int(parts[1])
         except (IndexError, ValueError):
             return 0
+
+    def host_port_map(self) -> dict[int, int]:
+        """{host port: local port, 0 for a free one} from `host_ports` (ValueError if bad)."""
+        return parse_host_ports(self.host_ports)
+
+
+def parse_host_ports(specs: tuple[str, ...] | list[str]) -> dict[int, int]:
+    """`80` (a free local port) or `8080=18080` (pinned) -> {host port: local port or 0}."""
+    mapping: dict[int, int] = {}
+    for spec in specs:
+        host, _, local = str(spec).partition("=")
+        host_port = int(host)
+        local_port = int(local) if local else 0
+        if not 0 < host_port < 65536 or not 0 <= local_port < 65536:
+            raise ValueError(f"not a port: {spec}")
+        mapping[host_port] = local_port
+    return mapping

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubelesson.sim import endpointprinters
+from kubelesson.sim import endpointprinters, netprinters
 from kubelesson.sim.resources import ResourceType
 from kubelesson.sim.timeutil import age, human_duration, parse
 
@@ -486,6 +486,10 @@ PRINTERS: dict[str, Printer] = {
     "endpoints": (endpointprinters.ENDPOINTS_COLUMNS, endpointprinters.endpoints_cells),
     "endpointslices.discovery.k8s.io": (endpointprinters.ENDPOINTSLICE_COLUMNS,
                                         endpointprinters.endpointslice_cells),
+    # Lesson 5 (netprinters.py)
+    "ingresses.networking.k8s.io": (netprinters.INGRESS_COLUMNS, netprinters.ingress_cells),
+    "ingressclasses.networking.k8s.io": (netprinters.INGRESS_CLASS_COLUMNS,
+                                         netprinters.ingress_class_cells),
 }
 
 

@@ -129,13 +129,22 @@ RESOURCES: tuple[ResourceType, ...] = (
         "statefulsets", "statefulset", "StatefulSet", group="apps", short_names=("sts",),
         categories=("all",), subresources=(_scale(), _status("StatefulSet", "apps")),
     ),
+    # Lesson 5: the Ingress and k3s's IngressClass `traefik` (networking.py).
+    ResourceType(
+        "ingressclasses", "ingressclass", "IngressClass", group="networking.k8s.io",
+        namespaced=False,
+    ),
+    ResourceType(
+        "ingresses", "ingress", "Ingress", group="networking.k8s.io", short_names=("ing",),
+        subresources=(_status("Ingress", "networking.k8s.io"),),
+    ),
     # Lesson 5: EndpointSlices, kept by controllers/endpoints.py.
     ENDPOINTSLICE := ResourceType(
         "endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
     ),
 )
 
-GROUPS: tuple[str, ...] = ("", "apps", "discovery.k8s.io")
+GROUPS: tuple[str, ...] = ("", "apps", "networking.k8s.io", "discovery.k8s.io")
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

@@ -19,6 +19,7 @@ __all__ = ["Manager", "start"]
 
 
 def start(cluster: Cluster) -> Manager:
+    from kubelesson.sim.controllers import k3s
     from kubelesson.sim.controllers.admission import AppsAdmission
     from kubelesson.sim.controllers.base import Manager
     from kubelesson.sim.controllers.deployment import DeploymentController
@@ -34,5 +35,7 @@ def start(cluster: Cluster) -> Manager:
         manager.add(kind(cluster, manager))
     manager.garbage = GarbageCollector(cluster, manager)
     manager.add(manager.garbage)
+    k3s.add(cluster, manager)  # lesson 5: ServiceLB, DaemonSets, traefik (controllers/k3s.py)
     manager.start()
+    k3s.install(cluster)
     return manager
