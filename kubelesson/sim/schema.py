@@ -69,6 +69,16 @@ SCHEMAS: dict[str, Schema] = {
     "Deployment": {**TOP, "metadata": METADATA, "spec": ANY},
     "StatefulSet": {**TOP, "metadata": METADATA, "spec": ANY},
 }
+# Lesson 5 (networking.py): an Ingress down to its backends, and an IngressClass.
+_INGRESS_BACKEND: Schema = {"service": {"name": ANY, "port": _keys("name", "number")},
+                            "resource": _keys("apiGroup", "kind", "name")}
+SCHEMAS["Ingress"] = {**TOP, "metadata": METADATA, "spec": {
+    "ingressClassName": ANY, "defaultBackend": _INGRESS_BACKEND,
+    "tls": ListOf(_keys("hosts", "secretName")),
+    "rules": ListOf({"host": ANY, "http": {"paths": ListOf(
+        {"path": ANY, "pathType": ANY, "backend": _INGRESS_BACKEND})}})}}
+SCHEMAS["IngressClass"] = {**TOP, "metadata": METADATA, "spec": {
+    "controller": ANY, "parameters": _keys("apiGroup", "kind", "name", "scope", "namespace")}}
 
 
 def _walk(value: Any, schema: Schema | ListOf, path: str, found: list[str],
@@ -380,6 +390,28 @@ TYPES: dict[str, GoType] = {
                     nonResourceAttributes=struct("v1.NonResourceAttributes", path=STRING,
                                                  verb=STRING))),
 }
+# Lesson 5 (networking.py, ingress_routing.py read these).
+_BACKEND_T = struct(
+    "v1.IngressBackend",
+    service=struct("v1.IngressServiceBackend", name=STRING,
+                   port=struct("v1.ServiceBackendPort", name=STRING, number=INT32)),
+    resource=struct("v1.TypedLocalObjectReference", **_strings("apiGroup", "kind", "name")))
+TYPES["Ingress"] = struct(
+    "v1.Ingress", metadata=OBJECT_META,
+    spec=struct("v1.IngressSpec", ingressClassName=STRING, defaultBackend=_BACKEND_T,
+                tls=list_of(struct("v1.IngressTLS", hosts=STRINGS, secretName=STRING)),
+                rules=list_of(struct("v1.IngressRule", host=STRING, http=struct(
+                    "v1.HTTPIngressRuleValue", paths=list_of(struct(
+                        "v1.HTTPIngressPath", path=STRING, pathType=STRING,
+                        backend=_BACKEND_T)))))),
+    status=struct("v1.IngressStatus", loadBalancer=struct(
+        "v1.IngressLoadBalancerStatus", ingress=list_of(struct(
+            "v1.IngressLoadBalancerIngress", ip=STRING, hostname=STRING)))))
+TYPES["IngressClass"] = struct(
+    "v1.IngressClass", metadata=OBJECT_META,
+    spec=struct("v1.IngressClassSpec", controller=STRING, parameters=struct(
+        "v1.IngressClassParametersReference",
+        **_strings("apiGroup", "kind", "name", "scope", "namespace"))))
 
 
 def _json_kind(value: Any) -> str:

@@ -228,6 +228,44 @@ def test_only_one_load_balancer_holds_a_host_port(kubectl137: Kubectl) -> None:
     assert b"Caddy works!" in _get(kubectl.sim.host_ports[8080])[2]
 
 
+def test_a_changed_service_rolls_its_svclb_pods_and_a_type_change_is_recorded(
+        kubectl137: Kubectl) -> None:
+    kubectl = kubectl137
+    _apply(kubectl, text=_service("web", "NodePort", port=9090))
+    _apply(kubectl, text=_service("web", "LoadBalancer", port=9090))  # 80 is traefik's
+    _ready_lb(kubectl, "web")
+    patched = kubectl("patch", "service", "web", "--type=merge", "-p",
+                      '{"spec":{"ports":[{"name":"web","port":9091}]}}')
+    assert patched.rc == 0, patched.err
+
+    def rolled() -> bool:
+        pods = [p for p in kubectl.sim.store.list("pods", "kube-system")[0]
+                if p["metadata"]["name"].startswith("svclb-web-")]
+        return len(pods) == 4 and all(
+            p["spec"]["containers"][0]["name"] == "lb-tcp-9091"
+            and p.get("status", {}).get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp") for p in pods)
+
+    _until("the svclb pods rolled to port 9091", rolled)
+    daemonset = json.loads(kubectl("get", "daemonsets", "-n", "kube-system", "-o", "json").out)
+    mine = [d for d in daemonset["items"] if d["metadata"]["name"].startswith("svclb-web-")]
+    assert mine[0]["metadata"]["generation"] == 2
+    described = " ".join(kubectl("describe", "service", "web").out.split())
+    assert "service-controller NodePort -> LoadBalancer" in described
+    assert _until("addresses again", lambda: _row(kubectl, "get", "service", "web")[3]
+                  == NODE_IPS)
+    _apply(kubectl, text=_service("web", "ClusterIP", port=9091))
+    _until("svclb gone", lambda: not any(
+        p["metadata"]["name"].startswith("svclb-web-")
+        for p in kubectl.sim.store.list("pods", "kube-system")[0]))
+    svc = json.loads(kubectl("get", "service", "web", "-o", "json").out)
+    assert "finalizers" not in svc["metadata"] and svc["status"] == {"loadBalancer": {}}
+    described = " ".join(kubectl("describe", "service", "web").out.split())
+    for words in ("LoadBalancer -> ClusterIP", "Deleting load balancer",
+                  "Deleted LoadBalancer DaemonSet kube-system/svclb-web-", "Deleted load balancer"):
+        assert words in described, words
+
+
 def test_a_host_port_nothing_holds_closes_the_connection(kubectl137: Kubectl) -> None:
     kubectl = kubectl137
     port = kubectl.sim.host_ports[8080]
@@ -409,10 +447,10 @@ def test_two_namespaces_with_one_host_the_older_ingress_wins(kubectl137: Kubectl
 # --- what the apiserver refuses and defaults --------------------------------------------
 
 
-def _service(name: str, kind: str, node_port: int | None = None) -> str:
+def _service(name: str, kind: str, node_port: int | None = None, port: int = 80) -> str:
     extra = f", nodePort: {node_port}" if node_port else ""
     return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: {kind}\n"
-            f"  selector: {{app: caddy}}\n  ports: [{{name: web, port: 80{extra}}}]\n")
+            f"  selector: {{app: caddy}}\n  ports: [{{name: web, port: {port}{extra}}}]\n")
 
 
 def test_node_ports_are_checked_kept_and_dropped(kubectl137: Kubectl) -> None:
@@ -456,6 +494,48 @@ def test_ingress_defaults_and_validation(kubectl137: Kubectl) -> None:
         "path: /", "path: foo"))
     assert relative.rc == 1 and ('spec.rules[0].http.paths[0].path: Invalid value: "foo": '
                                  "must be an absolute path") in relative.err
+
+
+def test_ingress_bodies_of_the_wrong_shape_are_refused(kubectl137: Kubectl) -> None:
+    kubectl = kubectl137
+    manifest = (kubectl.cwd / "examples" / "5_ingress.yaml").read_text()
+    typo = kubectl("apply", "-f", "-", input=manifest.replace("pathType:", "pathtype:"))
+    assert typo.rc == 1 and ('Ingress in version "v1" cannot be handled as a Ingress: strict '
+                             'decoding error: unknown field "spec.rules[0].http.paths[0].'
+                             'pathtype"') in typo.err
+    conn = http.client.HTTPConnection("127.0.0.1", kubectl.sim.port, timeout=10)
+    path = "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
+    try:
+        for spec in ({"rules": 5}, {"rules": [{"http": {"paths": "x"}}]}, {"tls": [3]},
+                     {"defaultBackend": {"service": {"port": {"number": "80"}}}}, []):
+            body = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                    "metadata": {"name": "bad"}, "spec": spec}
+            conn.request("POST", path, body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            reply = conn.getresponse()
+            reply.read()
+            assert 400 <= reply.status < 500, (spec, reply.status)
+    finally:
+        conn.close()
+    assert kubectl("get", "ingress").rc == 0
+
+
+def test_sim_run_with_a_taken_pinned_host_port_exits_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "kubelesson.sim", "run", "--state-dir", str(tmp_path),
+             "--host-port", f"8080={port}"], capture_output=True, text=True, timeout=60,
+            env={"LANG": "C", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1, asked for with --host-port 8080={port}, is "
+        "already in use; pin another one, or give --host-port 8080 for a free one")
 
 
 # --- k3s's --disable ------------------------------------------------------------------------

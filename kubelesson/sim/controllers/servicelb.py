@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -156,6 +157,7 @@ class ServiceLBController(Controller):
         # reported (the service controller's `Type` event, e.g. `NodePort -> LoadBalancer`).
         self._seen: dict[Key, str] = {}
         self._changes: dict[Key, list[str]] = {}
+        self._lock = threading.Lock()  # _changes: filled by keys_for, emptied by sync
         for svc in self.store.list(SERVICE.key)[0]:
             self._seen[(svc["metadata"]["namespace"], svc["metadata"]["name"])] = _type(svc)
 
@@ -170,7 +172,8 @@ class ServiceLBController(Controller):
                 self._seen[key] = new
             if "LoadBalancer" in (old, new):
                 if old and new and old != new:
-                    self._changes.setdefault(key, []).append(f"{old} -> {new}")
+                    with self._lock:
+                        self._changes.setdefault(key, []).append(f"{old} -> {new}")
                 yield key
         elif event.resource in ("pods", DAEMONSETS) and event.namespace == LB_NAMESPACE:
             labels = meta.get("labels") or {}
@@ -200,7 +203,9 @@ class ServiceLBController(Controller):
     def sync(self, namespace: str, name: str) -> float | None:
         key = (namespace, name)
         service = self.store.get(SERVICE.key, namespace, name)
-        for change in self._changes.pop(key, []):
+        with self._lock:
+            changes = self._changes.pop(key, [])
+        for change in changes:
             if service is not None:
                 self._event(service, "Type", change, component=SERVICE_CONTROLLER)
         if service is None or not is_load_balancer(service) or service["metadata"].get(
@@ -228,11 +233,10 @@ class ServiceLBController(Controller):
             if live is None:
                 self.cluster.create(DAEMONSET, LB_NAMESPACE, deep_copy(wanted))
             elif live["spec"].get("template") != wanted["spec"]["template"]:
-                def change(current: Obj) -> Obj:
-                    current["spec"]["template"] = deep_copy(wanted["spec"]["template"])
-                    return current
-                self.cluster.store.mutate(DAEMONSETS, LB_NAMESPACE, wanted["metadata"]["name"],
-                                          change)
+                # An update through the API, so the generation moves and the DaemonSet rolls.
+                body = deep_copy(live)
+                body["spec"]["template"] = deep_copy(wanted["spec"]["template"])
+                self.cluster.update(DAEMONSET, LB_NAMESPACE, wanted["metadata"]["name"], body)
         except ApiError:
             return service  # kube-system cannot go away; a race: the next change retries
         self._applied[key] = applied
