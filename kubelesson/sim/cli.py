@@ -88,6 +88,9 @@ def _server_options(func: Any) -> Any:
                           "(or LOCAL); see the ConfigMap kubelesson-sim-host-ports."),
         click.option("--disable", multiple=True, type=click.Choice(["traefik", "servicelb"]),
                      help="Leave out a packaged k3s component, as k3s's --disable does."),
+        click.option("--database-init-seconds", type=click.FloatRange(min=0),
+                     default=_DEFAULTS.database_init_seconds, show_default=True,
+                     help="Time MariaDB takes to initialise a new data directory."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -8,14 +8,16 @@ import json
 import random
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
-from kubelesson.sim import errors, patch, schema, timeutil
+from kubelesson.sim import errors, patch, schema, storage, timeutil
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.lifecycle import Lifecycle, NodeInfo
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.resources import NAMESPACE, NODE, POD, SERVICE, ResourceType
 from kubelesson.sim.selectors import Predicate
+from kubelesson.sim.storage.disks import NodeDisks
 from kubelesson.sim.store import Conflict, Obj, Store, deep_copy
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -214,12 +216,15 @@ def _k3d_nodes(options: SimOptions) -> list[NodeInfo]:
 class Cluster:
     """All objects and the rules for changing them. Thread-safe through the store."""
 
-    def __init__(self, options: SimOptions) -> None:
+    def __init__(self, options: SimOptions, state_dir: Path | None = None) -> None:
         self.options = options
         self.store = Store(options.watch_log_size)
         self.nodes = _k3d_nodes(options)
         self.lifecycle = Lifecycle(self.store, options, self.nodes)
         self.lifecycle.on_removed = self._maybe_finish_namespace
+        # The nodes' disks (hostPath and local-path volumes), wiped: a new cluster.
+        self.disks = NodeDisks(state_dir / "nodes" if state_dir else None)
+        storage.attach(self)
         self._next_service_ip = 2
         self._ip_lock = threading.Lock()
         self._seed()
@@ -227,6 +232,7 @@ class Cluster:
     def close(self) -> None:
         self.lifecycle.stop()
         self.store.close()
+        self.disks.close()
 
     # -- seeding -----------------------------------------------------------------------
     def _seed(self) -> None:

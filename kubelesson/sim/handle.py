@@ -112,7 +112,7 @@ class SimHandle:
 
 
 def start(state_dir: Path, *, options: SimOptions | None = None, port: int = 0) -> SimHandle:
-    cluster = Cluster(options or SimOptions())
+    cluster = Cluster(options or SimOptions(), state_dir=Path(state_dir))
     try:
         server = SimHTTPServer(port, cluster)
     except OSError as exc:

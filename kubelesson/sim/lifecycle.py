@@ -23,6 +23,7 @@ from kubelesson.sim import images, placement, podfs, timeutil
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.printers import pod_status
 from kubelesson.sim.scheduler import Scheduler
+from kubelesson.sim.storage import binding
 from kubelesson.sim.store import Obj, Store
 
 PODS = "pods"
@@ -50,6 +51,10 @@ class NodeInfo:
 class LogLine:
     time: float
     text: str
+
+
+# The log of a container's previous run is kept under (pod uid, name + PREVIOUS_LOG).
+PREVIOUS_LOG = "/previous"
 
 
 def _go_duration(seconds: float) -> str:
@@ -110,6 +115,10 @@ class Lifecycle:
         self._last_ns = 0
         self._attached: set[str] = set()  # uids of the pods whose volumes are mounted
         self._unschedulable: dict[str, Obj] = {}  # uid -> a pod no node fits (placement.py)
+        # Lesson 7: node-disk volumes (storage/volumes.py) and the programs that run in
+        # containers (apps/runtime.py); set by the cluster.
+        self.volumes: Any = None
+        self.runtime: Any = None
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -261,6 +270,10 @@ class Lifecycle:
         node = self._pick_node(pod, now)
         if node is None:
             return
+        if not binding.ready_on(self.store, pod, node.name):
+            # PreBind: the claim's volume is being made on that node; bind after it is.
+            self._step(pod, binding.poll_delay(pod), self._schedule)
+            return
 
         def bind(p: Obj) -> None:
             p["spec"]["nodeName"] = node.name
@@ -278,6 +291,12 @@ class Lifecycle:
         """Round robin over the nodes the pod fits on (placement.py: node affinity, host
         ports); a pod that fits nowhere stays Pending and is tried again when a pod goes."""
         fits = placement.feasible(self.store, pod, self.nodes)
+        # VolumeBinding (storage/binding.py): missing claims first, then volume node affinity.
+        claim_problem = binding.prefilter(self.store, pod)
+        if claim_problem:
+            fits = placement.Unfit(binding.prefilter_message(len(self.nodes), claim_problem))
+        elif not isinstance(fits, placement.Unfit):
+            fits = binding.narrow(self.store, pod, fits, self.nodes)
         if isinstance(fits, placement.Unfit):
             message = fits.message
 
@@ -349,7 +368,7 @@ class Lifecycle:
     def _mount(self, pod: Obj, attempt: int = 0) -> None:
         """Set the pod's volumes up; then pull. A volume that cannot be set up yet is
         retried with the kubelet's back-off, the pod staying in ContainerCreating."""
-        plan = podfs.plan(self.store, pod)
+        plan = podfs.plan(self.store, pod, self.volumes)
         if plan.failed:
             for volume, problem in plan.failed:
                 self.event(pod, "FailedMount",
@@ -373,7 +392,7 @@ class Lifecycle:
         """The pod worker stopped waiting for the volumes: say which, and wait again."""
         if podfs.is_attached(pod["metadata"]["uid"]):
             return
-        unmounted = sorted(volume for volume, _ in podfs.plan(self.store, pod).failed)
+        unmounted = sorted(volume for volume, _ in podfs.plan(self.store, pod, self.volumes).failed)
         if not unmounted:
             return
         cause = ("context deadline exceeded" if self.options.minor >= 28
@@ -400,6 +419,8 @@ class Lifecycle:
         ip = pod.get("status", {}).get("podIP") or self._pod_ip(node)
         containers = pod["spec"].get("containers") or []
         outcome: dict[str, str] = {}
+        envs: dict[str, dict[str, str]] = {}  # the environment of each container that starts
+        config_errors: dict[str, str] = {}
         for c in containers:
             image = images.lookup(c.get("image", ""))
             if image is None:
@@ -407,6 +428,9 @@ class Lifecycle:
             elif not image.runs_forever and not (c.get("command") or c.get("args")
                                                  or c.get("stdin")):  # a shell waits on stdin
                 outcome[c["name"]] = "completed"
+            elif (problem := self._config_problem(pod, c, envs)) is not None:
+                outcome[c["name"]] = "config-error"  # CreateContainerConfigError
+                config_errors[c["name"]] = problem
             else:
                 outcome[c["name"]] = "running"
                 self.logs[(pod["metadata"]["uid"], c["name"])] = [
@@ -429,6 +453,10 @@ class Lifecycle:
                     continue
                 cs["image"] = images.full_reference(spec_image)
                 cs["imageID"] = images.image_id(spec_image)
+                if result == "config-error":
+                    cs["state"] = {"waiting": {"reason": "CreateContainerConfigError",
+                                               "message": config_errors[cs["name"]]}}
+                    continue
                 cs["containerID"] = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
                 cs["started"] = result == "running"
                 if result == "running":
@@ -451,7 +479,7 @@ class Lifecycle:
                 status["phase"] = "Succeeded"
                 _set_condition(p, "Ready", False, now, "PodCompleted")
                 _set_condition(p, "ContainersReady", False, now, "PodCompleted")
-            elif any(o != "pull-failed" for o in outcome.values()):
+            elif any(o in ("running", "completed") for o in outcome.values()):
                 status["phase"] = "Running"
 
         updated = self._update(pod, started)
@@ -472,6 +500,9 @@ class Lifecycle:
             self.event(updated, "Pulled", f'Successfully pulled image "{ref}" in {took} '
                        f"({took} including waiting). Image size: {size} bytes.",
                        field_path=fp)
+            if outcome[c["name"]] == "config-error":
+                self._config_failed(updated, c["name"], config_errors[c["name"]])
+                continue
             self.event(updated, "Created", f"Created container: {c['name']}", field_path=fp)
             self.event(updated, "Started", f"Started container {c['name']}", field_path=fp)
         if "pull-failed" in outcome.values():
@@ -479,6 +510,7 @@ class Lifecycle:
         elif "completed" in outcome.values() and updated["spec"].get("restartPolicy",
                                                                        "Always") == "Always":
             self._step(updated, self.options.backoff_seconds, self._crash_loop)
+        self._programs_started(updated, containers, outcome, envs)
         from kubelesson.sim.shell import process  # lesson 5: commands run (shell/)
 
         for c in containers:
@@ -644,6 +676,7 @@ class Lifecycle:
             self._unschedulable.pop(uid, None)
             retry = list(self._unschedulable.values())
         podfs.detach(uid)
+        self._programs_gone(pod)
         from kubelesson.sim.shell import process
 
         process.forget(uid)  # what still runs in its containers ends with it
@@ -653,3 +686,52 @@ class Lifecycle:
     def _schedule_again(self, pod: Obj) -> None:
         if not pod["spec"].get("nodeName"):  # not placed by an earlier retry meanwhile
             self._schedule(pod)
+
+    # -- lesson 7: environments, programs, node-disk volumes ------------------------------
+    def _config_problem(self, pod: Obj, container: Obj, envs: dict[str, dict[str, str]]) -> str | None:
+        """Build the container's environment (environment.py), or say why the kubelet
+        cannot (a missing Secret or key: CreateContainerConfigError)."""
+        from kubelesson.sim import environment
+
+        try:
+            envs[container["name"]] = environment.build(self.store, pod, container)
+        except environment.ConfigError as problem:
+            return str(problem)
+        return None
+
+    def _config_failed(self, pod: Obj, name: str, message: str) -> None:
+        """The kubelet reports the error and tries the container again after a while."""
+        self.event(pod, "Failed", f"Error: {message}", type_="Warning",
+                   field_path=f"spec.containers{{{name}}}")
+        if self.runtime is not None:
+            self._step(pod, 10 * self.options.backoff_seconds,
+                       lambda p: self.runtime.start_again(p, name))
+
+    def _programs_started(self, pod: Obj, containers: list[Obj], outcome: dict[str, str],
+                          envs: dict[str, dict[str, str]]) -> None:
+        from kubelesson.sim import environment
+
+        for c in containers:
+            if outcome.get(c["name"]) != "running":
+                continue
+            env = envs.get(c["name"], {})
+            environment.remember(str(pod["metadata"]["uid"]), c["name"], env)
+            if self.runtime is not None:
+                self.runtime.started(pod, c, env)
+
+    def _programs_gone(self, pod: Obj) -> None:
+        from kubelesson.sim import environment
+
+        if self.runtime is not None:
+            self.runtime.pod_gone(pod)
+        if self.volumes is not None:
+            self.volumes.pod_gone(pod)  # its emptyDir volumes go with it
+        environment.forget(str(pod["metadata"].get("uid", "")))
+
+    def retry_unschedulable(self, which: Callable[[Obj], bool] = lambda pod: True) -> None:
+        """What a waiting pod needs may have appeared (a claim, a StorageClass): the
+        scheduler tries those pods again (`which`: only those it may concern)."""
+        with self._lock:
+            waiting = [pod for pod in self._unschedulable.values() if which(pod)]
+        for pod in waiting:
+            self._step(pod, 0, self._schedule_again)

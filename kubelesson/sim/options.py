@@ -47,6 +47,10 @@ class SimOptions:
     host_ports: tuple[str, ...] = ("80", "8080")
     # k3s's `--disable`: "traefik" and/or "servicelb" leave those packaged parts out.
     disable: tuple[str, ...] = ()
+    # Lesson 7: how long the mariadb image takes to initialise a new data directory before
+    # it accepts connections (apps/mariadb/process.py); a restart on existing data takes a
+    # fifth of it.
+    database_init_seconds: float = 6.0
 
     @property
     def minor(self) -> int:

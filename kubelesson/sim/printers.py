@@ -493,6 +493,14 @@ PRINTERS: dict[str, Printer] = {
 }
 
 
+def _versioned(key: str, minor: int) -> Printer | None:
+    """The storage kinds' columns follow the server version (storage/printers.py); imported
+    here, not at the top, because that module builds on this one."""
+    from kubelesson.sim.storage.printers import printer_for
+
+    return printer_for(key, minor)
+
+
 def _column_definitions(columns: list[Column]) -> list[Obj]:
     defs = []
     for name, type_, priority in columns:
@@ -528,9 +536,13 @@ def table(
     resource_version: str,
     include_object: str = "Metadata",
     headers: bool = True,
+    minor: int = 0,
 ) -> Obj:
-    """A Table of `objects`. `headers=False` leaves out columnDefinitions (later watch events)."""
-    columns, cells_of = PRINTERS.get(rt.key, ([_col("Name"), _col("Created At", "date")], None))
+    """A Table of `objects`. `headers=False` leaves out columnDefinitions (later watch events).
+    `minor` is the server's minor version, for kinds whose columns change with it."""
+    versioned = _versioned(rt.key, minor)
+    columns, cells_of = versioned if versioned is not None else PRINTERS.get(
+        rt.key, ([_col("Name"), _col("Created At", "date")], None))
     rows = []
     for obj in objects:
         if cells_of is None:

@@ -142,9 +142,23 @@ RESOURCES: tuple[ResourceType, ...] = (
     ENDPOINTSLICE := ResourceType(
         "endpointslices", "endpointslice", "EndpointSlice", group="discovery.k8s.io",
     ),
+    # Lesson 7: claims, the volumes bound to them, and k3s's local-path class (storage/).
+    ResourceType(
+        "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim",
+        short_names=("pvc",), subresources=(_status("PersistentVolumeClaim"),),
+    ),
+    ResourceType(
+        "persistentvolumes", "persistentvolume", "PersistentVolume", namespaced=False,
+        short_names=("pv",), subresources=(_status("PersistentVolume"),),
+    ),
+    ResourceType(
+        "storageclasses", "storageclass", "StorageClass", group="storage.k8s.io",
+        namespaced=False, short_names=("sc",),
+    ),
 )
 
-GROUPS: tuple[str, ...] = ("", "apps", "networking.k8s.io", "discovery.k8s.io")
+GROUPS: tuple[str, ...] = ("", "apps", "networking.k8s.io", "discovery.k8s.io",
+                           "storage.k8s.io")
 
 
 def find(group: str, version: str, plural: str) -> ResourceType | None:

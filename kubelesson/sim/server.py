@@ -33,6 +33,7 @@ from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.connections import ConnectionTable
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.housekeeping import Housekeeping
+from kubelesson.sim.lifecycle import PREVIOUS_LOG
 from kubelesson.sim.resources import POD, ResourceType
 from kubelesson.sim.selectors import both, field_selector, label_selector
 from kubelesson.sim.store import Closed, Gone, Obj, Watcher
@@ -43,6 +44,7 @@ JSON = "application/json"
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 MAX_BODY = 8 * 1024 * 1024
 WATCH_WAKE_SECONDS = 2.0  # how often an idle watch checks whether its client went away
+LOG_TICK_SECONDS = 0.25  # how often a followed log looks for lines its program wrote
 DEFAULT_LOG_WAIT = 60.0
 
 
@@ -487,7 +489,8 @@ class Handler(BaseHTTPRequestHandler):
             table = self._wants_table()
         if table:
             body = printers.table(rt, items, now=timeutil.now(), resource_version=str(rv),
-                                  include_object=self.query.get("includeObject", "Metadata"))
+                                  include_object=self.query.get("includeObject", "Metadata"),
+                                  minor=self.server.cluster.options.minor)
             self._send_json(200, body, TABLE_CONTENT_TYPE)
             return
         self._send_json(200, {
@@ -508,6 +511,7 @@ class Handler(BaseHTTPRequestHandler):
                     rt, [obj], now=timeutil.now(),
                     resource_version=obj["metadata"].get("resourceVersion", ""),
                     include_object=self.query.get("includeObject", "Metadata"),
+                    minor=cluster.options.minor,
                 ), TABLE_CONTENT_TYPE)
             else:
                 self._send_json(200, obj)
@@ -692,7 +696,7 @@ class Handler(BaseHTTPRequestHandler):
             elif table:
                 obj = printers.table(rt, [event.object], now=timeutil.now(),
                                      resource_version=str(event.rv), include_object=include,
-                                     headers=first)
+                                     headers=first, minor=self.server.cluster.options.minor)
                 first = False
             else:
                 obj = event.object
@@ -700,13 +704,15 @@ class Handler(BaseHTTPRequestHandler):
         if not self._client_left:
             self._end_stream()
 
-    def _events(self, watcher: Watcher, deadline: float | None) -> Iterator[Any]:
+    def _events(self, watcher: Watcher, deadline: float | None,
+                tick: float | None = None) -> Iterator[Any]:
         """A watch's events as they come, until the watch closes or the deadline passes. It
         also ends when the client has gone away, and then sets ``_client_left``, so that
-        nothing more is written to the dead connection."""
+        nothing more is written to the dead connection. With `tick`, None is yielded after
+        every `tick` seconds without an event (a followed log looks for new lines then)."""
         self._client_left = False
         while True:
-            wait = WATCH_WAKE_SECONDS
+            wait = tick or WATCH_WAKE_SECONDS
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
@@ -722,6 +728,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._client_left = True
                 return
+            elif tick:
+                yield None
 
     def _logs(self, ns: str, name: str) -> None:
         cluster = self.server.cluster
@@ -736,8 +744,9 @@ class Handler(BaseHTTPRequestHandler):
             container = containers[0]
         if container not in containers:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
-        self._check_log_state(pod, container)
-        lines = self._log_lines(pod, container)
+        previous = _truthy(self.query.get("previous"))  # the run before (apps/runtime.py)
+        self._check_log_state(pod, container, previous=previous)
+        lines = self._log_lines(pod, container + (PREVIOUS_LOG if previous else ""))
         tail = self.query.get("tailLines")
         if tail and tail.isdigit():
             lines = lines[-int(tail):] if int(tail) else []
@@ -749,7 +758,7 @@ class Handler(BaseHTTPRequestHandler):
                 for li in items
             ).encode()
 
-        if not _truthy(self.query.get("follow")):
+        if not _truthy(self.query.get("follow")) or previous:
             self._send_bytes(200, render(lines), "text/plain")
             return
         self._follow_logs(pod, container, render, len(self._log_lines(pod, container)),
@@ -760,12 +769,19 @@ class Handler(BaseHTTPRequestHandler):
         return list(logs.get((pod["metadata"]["uid"], container), []))
 
     @staticmethod
-    def _check_log_state(pod: Obj, container: str) -> None:
+    def _check_log_state(pod: Obj, container: str, *, previous: bool = False) -> None:
         statuses = pod.get("status", {}).get("containerStatuses") or []
         cs = next((s for s in statuses if s.get("name") == container), None)
         state = (cs or {}).get("state") or {}
         waiting = state.get("waiting") if cs else {"reason": "ContainerCreating"}
-        if waiting is not None:
+        # The kubelet answers with the last run's log while a container waits to restart.
+        last = ((cs or {}).get("lastState") or {}).get("terminated")
+        if previous:
+            if not last:
+                raise errors.bad_request(f'previous terminated container "{container}" in pod '
+                                         f'"{pod["metadata"]["name"]}" not found')
+            return
+        if waiting is not None and not last:
             reason = waiting.get("reason", "ContainerCreating")
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 reason = "trying and failing to pull image"
@@ -784,9 +800,19 @@ class Handler(BaseHTTPRequestHandler):
             self._start_stream("text/plain")
             if initial:
                 self._chunk(initial)
-            for event in self._events(watcher, None):
+            latest = pod
+            # A running program writes lines without changing its pod (a database that
+            # finishes starting up): look for them every quarter second as well.
+            for event in self._events(watcher, None, tick=LOG_TICK_SECONDS):
+                if event is None:
+                    lines = self._log_lines(latest, container)
+                    if len(lines) > sent:
+                        self._chunk(render(lines[sent:]))
+                        sent = len(lines)
+                    continue
                 if event.type == "DELETED":
                     break
+                latest = event.object
                 lines = self._log_lines(event.object, container)
                 if len(lines) > sent:
                     self._chunk(render(lines[sent:]))

@@ -35,6 +35,9 @@ def start(cluster: Cluster) -> Manager:
         manager.add(kind(cluster, manager))
     manager.garbage = GarbageCollector(cluster, manager)
     manager.add(manager.garbage)
+    from kubelesson.sim import storage  # lesson 7: claims, volumes, local-path
+
+    storage.install(cluster, manager)
     k3s.add(cluster, manager)  # lesson 5: ServiceLB, DaemonSets, traefik (controllers/k3s.py)
     manager.start()
     k3s.install(cluster)
