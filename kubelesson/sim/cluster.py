@@ -401,6 +401,8 @@ class Cluster:
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
                     "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
             meta.pop(key, None)
+        if rt is POD:
+            self._check_service_account(obj, namespace)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = str(meta["generateName"]) + _random_suffix()
         name = str(meta.get("name") or "")
@@ -427,6 +429,22 @@ class Cluster:
         if rt is POD:
             self.lifecycle.pod_created(created)
         return created
+
+    def _check_service_account(self, pod: Obj, namespace: str) -> None:
+        """The ServiceAccount admission plugin: a pod naming a ServiceAccount that does not
+        exist is refused (a ReplicaSet then reports FailedCreate and makes no pod). Named as
+        the plugin names it, before the name is generated. The `default` ServiceAccount is
+        taken to exist in every namespace (kube-controller-manager makes it at once)."""
+        spec = pod.get("spec")
+        if not isinstance(spec, dict):
+            return  # the body checks that follow say what is wrong with it
+        account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+        if account == "default" or self.store.get("serviceaccounts", namespace, account) is not None:
+            return
+        meta = pod["metadata"]
+        raise errors.forbidden(POD, str(meta.get("name") or meta.get("generateName") or ""),
+                               f"error looking up service account {namespace}/{account}: "
+                               f'serviceaccount "{account}" not found')
 
     def _defaults(self, rt: ResourceType, obj: Obj) -> None:
         if rt is POD:

@@ -64,6 +64,12 @@ def _go_duration(seconds: float) -> str:
     return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
 
 
+def _kubelet_backoff(restarts: int) -> str:
+    """The back-off the kubelet names after the n-th restart: 10s doubling, at most 5m0s."""
+    seconds = min(10 * 2 ** (restarts - 1), 300)
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+
+
 def _cond(type_: str, status: bool, now: str, reason: str = "", message: str = "") -> Obj:
     cond: Obj = {
         "type": type_,
@@ -535,7 +541,11 @@ class Lifecycle:
             f'"{target}": not found'
         )
 
-    def _back_off(self, pod: Obj) -> None:
+    def _back_off(self, pod: Obj, attempt: int = 1) -> None:
+        """ErrImagePull becomes ImagePullBackOff; once the back-off ends the kubelet pulls
+        again (ErrImagePull for a moment, then ImagePullBackOff), the back-off doubling each
+        time as on a node (10s up to 5m there; here 4 x backoff_seconds, 8 x ..., at most
+        30 x), so the two alternate as a real pod's STATUS does."""
         def backoff(p: Obj) -> None:
             for cs in p["status"].get("containerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting") or {}
@@ -558,29 +568,84 @@ class Lifecycle:
                            field_path=fp)
                 self.event(updated, "Failed", "Error: ImagePullBackOff", type_="Warning",
                            field_path=fp)
+        base = self.options.backoff_seconds
+        self._step(updated, min(base * 2 ** (attempt + 1), base * 30),
+                   lambda p: self._pull_again(p, attempt))
+
+    def _pull_again(self, pod: Obj, attempt: int) -> None:
+        """The back-off is over: pull again; an image still missing fails as before."""
+        failed: list[Obj] = []
+
+        def again(p: Obj) -> None:
+            for cs in p["status"].get("containerStatuses") or []:
+                if ((cs.get("state") or {}).get("waiting") or {}).get("reason") != "ImagePullBackOff":
+                    continue
+                spec: Obj = next((c for c in p["spec"]["containers"] if c["name"] == cs["name"]), {})
+                if images.lookup(spec.get("image", "")) is None:
+                    cs["state"] = {"waiting": {"reason": "ErrImagePull",
+                                               "message": self._pull_error(spec.get("image", ""))}}
+                    failed.append(spec)
+
+        updated = self._update(pod, again)
+        if updated is None or not failed:
+            return
+        for c in failed:
+            fp = f"spec.containers{{{c['name']}}}"
+            ref = c.get("image", "")
+            self.event(updated, "Pulling", f'Pulling image "{ref}"', field_path=fp)
+            self.event(updated, "Failed", f'Failed to pull image "{ref}": ' + self._pull_error(ref),
+                       type_="Warning", field_path=fp)
+            self.event(updated, "Failed", "Error: ErrImagePull", type_="Warning", field_path=fp)
+        self._step(updated, self.options.backoff_seconds,
+                   lambda p: self._back_off(p, attempt + 1))
 
     def _crash_loop(self, pod: Obj) -> None:
-        """A container whose command exits at once under restartPolicy Always."""
+        """A container whose command exits at once under restartPolicy Always. The kubelet
+        restarts it after a back-off that doubles each time (10s, 20s ... up to 5m; here
+        backoff_seconds doubling, up to 30 times it), and each restart ends at once, so
+        RESTARTS grows as on a node. The instant between a restart and the exit is not
+        shown: STATUS stays CrashLoopBackOff."""
+        now = timeutil.rfc3339(timeutil.now())
+        counts: list[int] = []
+
         def crash(p: Obj) -> None:
             for cs in p["status"].get("containerStatuses") or []:
-                term = (cs.get("state") or {}).get("terminated")
-                if term:
-                    cs["lastState"] = {"terminated": term}
-                    cs["restartCount"] = int(cs.get("restartCount", 0)) + 1
-                    cs["state"] = {"waiting": {
-                        "reason": "CrashLoopBackOff",
-                        "message": f"back-off 10s restarting failed container={cs['name']} "
-                                   f"pod={p['metadata']['name']}_{p['metadata']['namespace']}"
-                                   f"({p['metadata']['uid']})",
-                    }}
+                state = cs.get("state") or {}
+                if state.get("terminated"):  # the first exit
+                    cs["lastState"] = {"terminated": state["terminated"]}
+                elif (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff":
+                    before = (cs.get("lastState") or {}).get("terminated") or {}
+                    cs["lastState"] = {"terminated": {
+                        **before, "startedAt": now, "finishedAt": now,
+                        "containerID": "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex}}
+                else:
+                    continue
+                count = int(cs.get("restartCount", 0)) + 1
+                cs["restartCount"] = count
+                counts.append(count)
+                cs["state"] = {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {_kubelet_backoff(count)} restarting failed container="
+                               f"{cs['name']} pod={p['metadata']['name']}_"
+                               f"{p['metadata']['namespace']}({p['metadata']['uid']})",
+                }}
 
         updated = self._update(pod, crash)
-        if updated is not None:
-            for c in updated["spec"].get("containers") or []:
-                self.event(updated, "BackOff", "Back-off restarting failed container "
-                           f"{c['name']} in pod {updated['metadata']['name']}_"
-                           f"{updated['metadata']['namespace']}({updated['metadata']['uid']})",
-                           type_="Warning", field_path=f"spec.containers{{{c['name']}}}")
+        if updated is None or not counts:
+            return
+        for c in updated["spec"].get("containers") or []:
+            fp = f"spec.containers{{{c['name']}}}"
+            if min(counts) > 1:  # restarted: the image is there already
+                self.event(updated, "Pulled", f'Container image "{c.get("image", "")}" already '
+                           "present on machine", field_path=fp)
+                self.event(updated, "Created", f"Created container: {c['name']}", field_path=fp)
+                self.event(updated, "Started", f"Started container {c['name']}", field_path=fp)
+            self.event(updated, "BackOff", "Back-off restarting failed container "
+                       f"{c['name']} in pod {updated['metadata']['name']}_"
+                       f"{updated['metadata']['namespace']}({updated['metadata']['uid']})",
+                       type_="Warning", field_path=fp)
+        backoff = self.options.backoff_seconds
+        self._step(updated, min(backoff * 2 ** (min(counts) - 1), backoff * 30), self._crash_loop)
 
     def images_changed(self, pod: Obj, changed: list[str]) -> None:
         """A live pod's container image was patched: the kubelet restarts that container."""
@@ -652,6 +717,13 @@ class Lifecycle:
                     _set_condition(p, "PodReadyToStartContainers", False, now)
 
             self._update(current, stop_containers)
+
+            def grace_zero(p: Obj) -> None:
+                # The kubelet's own delete, with grace 0: the apiserver writes it to the
+                # object (a watch sees one more Terminating line) and then deletes it.
+                p["metadata"]["deletionGracePeriodSeconds"] = 0
+
+            self._update(current, grace_zero)
             self.remove(current)
 
         self.scheduler.call_later(min(self.options.terminating_seconds, grace), stopped)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kubelesson.sim import timeutil
+from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.controllers import selectors
 from kubelesson.sim.controllers.base import (
     Controller,
     Key,
+    Manager,
     controller_ref,
     is_active,
     is_pod_available,
@@ -38,6 +40,10 @@ class ReplicaSetController(Controller):
     name = "replicaset"
     component = "replicaset-controller"
 
+    def __init__(self, cluster: Cluster, manager: Manager) -> None:
+        super().__init__(cluster, manager)
+        self._failures: dict[Key, int] = {}  # failed creates in a row, for the back-off
+
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         if event.resource == RESOURCE:
             yield (event.namespace, event.object["metadata"]["name"])
@@ -53,6 +59,7 @@ class ReplicaSetController(Controller):
     def sync(self, namespace: str, name: str) -> float | None:
         rs = self.store.get(RESOURCE, namespace, name)
         if rs is None:
+            self._failures.pop((namespace, name), None)
             return None
         pods = self._claim_pods(rs)
         active = [p for p in pods if is_active(p)]
@@ -135,6 +142,7 @@ class ReplicaSetController(Controller):
                 if isinstance(result, ApiError):
                     self._failed_create(rs, result)
                     return created > 0
+                self._failures.pop((rs["metadata"]["namespace"], rs["metadata"]["name"]), None)
                 self.record(rs, "SuccessfulCreate",
                             f"Created pod: {result['metadata']['name']}")
                 created += 1
@@ -145,6 +153,12 @@ class ReplicaSetController(Controller):
         if "because it is being terminated" in error.message:
             return  # namespace deletion: every create fails, nothing worth an event
         self.record(rs, "FailedCreate", f"Error creating: {error.message}", "Warning")
+        # The work queue's rate limiter tries again: 5 ms doubling, at most 1000 s (a missing
+        # ServiceAccount made afterwards lets the next attempt through).
+        key = (rs["metadata"]["namespace"], rs["metadata"]["name"])
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        self.manager.enqueue(self, key, min(0.005 * 2 ** failures, 1000.0))
 
     def _related_pods(self, rs: Obj, pods: list[Obj]) -> list[Obj]:
         """The active pods of every ReplicaSet with the same owner (a Deployment's old and
