@@ -176,7 +176,7 @@ def test_the_text_report_states_the_figure_against_the_target() -> None:
     text = fidelity.report(fidelity.Summary([agree, own, old, fidelity.Result("d", served=False, reason="pvc")]),
                            Path("corpus"), "v1.37.1", 1.0, details=False)
     assert "entries: 4" in text and "served: 3 (not served: 1)" in text
-    assert ("of the entries whose difference is the simulator's own, 50% agree (1 / (1 + 1)); "
+    assert ("of the entries whose difference is the simulator's own, 50.0% agree (1 / (1 + 1)); "
             "target 90%: not met") in text
     assert "   1  pod states: b" in text
 
@@ -188,7 +188,7 @@ def test_a_different_state_is_a_difference_of_the_simulator() -> None:
     shown = entry.output.replace("Running", "Pending").replace("1/1", "0/1")
     result = fidelity.compare(plan, shown, ns_map, {})
     assert not result.agree
-    assert (result.cause, result.detail) == (fidelity.SIMULATOR, "pod states")
+    assert (result.cause, result.detail) == (fidelity.SIMULATOR, "pod states (Running shown, Pending here)")
     same = fidelity.compare(plan, entry.output.replace("6m7s", "3s"), ns_map, {})
     assert same.agree
 
