@@ -586,28 +586,23 @@ def generated_owner(notes: str) -> str | None:
 
 # --- resource words ----------------------------------------------------------------------------
 
-SERVED_KINDS = {
-    "pods": ("po", "pod", "pods"),
-    "deployments": ("deploy", "deployment", "deployments", "deployment.apps", "deployments.apps",
-                    "deployment.extensions"),
-    "replicasets": ("rs", "replicaset", "replicasets", "replicaset.apps", "replicasets.apps"),
-    "statefulsets": ("sts", "statefulset", "statefulsets", "statefulset.apps", "statefulsets.apps"),
-    "daemonsets": ("ds", "daemonset", "daemonsets", "daemonset.apps", "daemonsets.apps"),
-    "services": ("svc", "service", "services"),
-    "configmaps": ("cm", "configmap", "configmaps"),
-    "secrets": ("secret", "secrets"),
-    "serviceaccounts": ("sa", "serviceaccount", "serviceaccounts"),
-    "namespaces": ("ns", "namespace", "namespaces"),
-    "nodes": ("no", "node", "nodes"),
-    "events": ("ev", "event", "events"),
-    "endpoints": ("ep", "endpoints"),
-    "persistentvolumeclaims": ("pvc", "persistentvolumeclaim", "persistentvolumeclaims"),
-    "persistentvolumes": ("pv", "persistentvolume", "persistentvolumes"),
-    "storageclasses": ("sc", "storageclass", "storageclasses", "storageclass.storage.k8s.io"),
-    "ingresses": ("ing", "ingress", "ingresses", "ingress.networking.k8s.io"),
-    "ingressclasses": ("ingressclass", "ingressclasses", "ingressclass.networking.k8s.io"),
-    "all": ("all",),
-}
+def served_kinds() -> dict[str, tuple[str, ...]]:
+    """The resources the simulator under test serves (its own list), by every word kubectl
+    accepts for them: plural, singular, short names, `kind.group` (and `all`)."""
+    from kubelesson.sim.resources import RESOURCES
+
+    kinds: dict[str, tuple[str, ...]] = {"all": ("all",)}
+    for rt in RESOURCES:
+        words = {rt.plural, rt.singular, *rt.short_names}
+        if rt.group:
+            words |= {f"{rt.singular}.{rt.group}", f"{rt.plural}.{rt.group}"}
+        if rt.group == "apps":  # the extensions group's old name for the same kinds
+            words.add(f"{rt.singular}.extensions")
+        kinds[rt.plural] = tuple(sorted(words))
+    return kinds
+
+
+SERVED_KINDS = served_kinds()
 PLURAL = {word: plural for plural, words in SERVED_KINDS.items() for word in words}
 THING_KIND = {"pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet",
               "statefulsets": "StatefulSet", "daemonsets": "DaemonSet", "services": "Service",
