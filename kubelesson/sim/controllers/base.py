@@ -35,6 +35,7 @@ class Controller:
 
     name = "controller"
     component = "controller-manager"  # the `source.component` of the events it writes
+    resource = ""  # the store key of the kind it reconciles, when each object is one key
 
     def __init__(self, cluster: Cluster, manager: Manager) -> None:
         self.cluster = cluster
@@ -51,7 +52,11 @@ class Controller:
         return None
 
     def initial_keys(self) -> Iterable[Key]:
-        return ()
+        """Every object of `resource` (none without one): what exists at start is synced."""
+        if not self.resource:
+            return ()
+        items, _ = self.store.list(self.resource)
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items]
 
     # -- helpers shared by the controllers --------------------------------------------
     def record(self, obj: Obj, reason: str, message: str, type_: str = "Normal") -> None:
@@ -84,6 +89,28 @@ class Controller:
             return current if changed else None
 
         return self.store.mutate(resource, meta.get("namespace", ""), meta["name"], change)
+
+    def set_controller(self, resource: str, obj: Obj, owner: Obj | None) -> Obj | None:
+        """Adopt `obj` for `owner` (its controller reference replaces any other) or, with
+        None, release it; other owner references stay. The stored object, or None if the
+        object is gone or was replaced (another uid)."""
+        uid = obj["metadata"]["uid"]
+
+        def change(current: Obj) -> Obj | None:
+            if current["metadata"].get("uid") != uid:
+                return None
+            refs = [r for r in current["metadata"].get("ownerReferences") or []
+                    if not r.get("controller")]
+            if owner is not None:
+                refs.append(owner_reference(owner))
+            if refs:
+                current["metadata"]["ownerReferences"] = refs
+            else:
+                current["metadata"].pop("ownerReferences", None)
+            return current
+
+        meta = obj["metadata"]
+        return self.store.mutate(resource, meta["namespace"], meta["name"], change)
 
     def delete_pod(self, pod: Obj) -> bool:
         meta = pod["metadata"]
@@ -197,6 +224,28 @@ def owner_reference(owner: Obj) -> Obj:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def pod_from_template(owner: Obj, template: Obj, *, labels: dict[str, str] | None = None,
+                      name: str = "") -> Obj:
+    """controller.GetPodFromTemplate: the template's labels (plus `labels`), annotations,
+    finalizers and spec, with the owner's controller reference. The pod is named by the
+    API server from `generateName: <owner>-` (the owner's name alone when the dash would
+    make it too long, getPodsPrefix), or is `name` when the controller names its pods
+    (a StatefulSet's `<set>-<ordinal>`)."""
+    meta = template.get("metadata") or {}
+    owner_name = owner["metadata"]["name"]
+    pod_meta: Obj = ({"name": name} if name else
+                     {"generateName": f"{owner_name}-" if len(owner_name) < 253 else owner_name})
+    pod_labels = {**(meta.get("labels") or {}), **(labels or {})}
+    if pod_labels:
+        pod_meta["labels"] = pod_labels
+    pod_meta["ownerReferences"] = [owner_reference(owner)]
+    for key in ("annotations", "finalizers"):
+        if meta.get(key):
+            pod_meta[key] = deep_copy(meta[key])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
+            "spec": deep_copy(template.get("spec") or {})}
 
 
 def owned_by(obj: Obj, owner: Obj) -> bool:

@@ -26,12 +26,13 @@ from kubelesson.sim.controllers.base import (
     owned_by,
     owner_key,
     owner_reference,
+    pod_from_template,
 )
 from kubelesson.sim.controllers.hashing import canonical, revision_hash
 from kubelesson.sim.controllers.statefulset import revision_data
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.resources import find
-from kubelesson.sim.store import Obj, WatchEvent, deep_copy
+from kubelesson.sim.store import Obj, WatchEvent
 
 RESOURCE = "daemonsets.apps"
 REVISIONS = "controllerrevisions.apps"
@@ -91,6 +92,7 @@ def node_of(pod: Obj) -> str:
 class DaemonSetController(Controller):
     name = "daemonset"
     component = "daemonset-controller"
+    resource = RESOURCE
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         if event.resource == RESOURCE:
@@ -99,10 +101,6 @@ class DaemonSetController(Controller):
             key = owner_key(event, "DaemonSet")
             if key is not None:
                 yield key
-
-    def initial_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(RESOURCE)
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items]
 
     def sync(self, namespace: str, name: str) -> float | None:
         ds = self.store.get(RESOURCE, namespace, name)
@@ -171,21 +169,12 @@ class DaemonSetController(Controller):
             self._delete(ds, pod)
 
     def _create(self, ds: Obj, node: str, hash_: str) -> None:
-        template = ds["spec"].get("template") or {}
-        meta = template.get("metadata") or {}
-        labels = dict(meta.get("labels") or {})
-        labels[HASH_LABEL] = hash_
-        labels[GENERATION_LABEL] = str(ds["metadata"].get("generation", 1))
-        pod_meta: Obj = {"generateName": ds["metadata"]["name"] + "-", "labels": labels,
-                         "ownerReferences": [owner_reference(ds)]}
-        if meta.get("annotations"):
-            pod_meta["annotations"] = deep_copy(meta["annotations"])
-        spec = deep_copy(template.get("spec") or {})
-        pin_to_node(spec, node)
-        add_tolerations(spec)
-        result = self.create_pod(ds["metadata"]["namespace"],
-                                 {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-                                  "spec": spec})
+        generation = str(ds["metadata"].get("generation", 1))
+        pod = pod_from_template(ds, ds["spec"].get("template") or {},
+                                labels={HASH_LABEL: hash_, GENERATION_LABEL: generation})
+        pin_to_node(pod["spec"], node)
+        add_tolerations(pod["spec"])
+        result = self.create_pod(ds["metadata"]["namespace"], pod)
         if isinstance(result, ApiError):
             if "because it is being terminated" not in result.message:
                 self.record(ds, "FailedCreate", f"Error creating: {result.message}", "Warning")

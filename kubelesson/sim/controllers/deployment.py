@@ -240,6 +240,7 @@ def set_new_rs_annotations(d: Obj, rs: Obj, revision: str, exists: bool) -> bool
 class DeploymentController(Controller):
     name = "deployment"
     component = "deployment-controller"
+    resource = RESOURCE
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         obj = event.object
@@ -260,10 +261,6 @@ class DeploymentController(Controller):
             ref = controller_ref(rs) if rs else None
             if ref is not None and ref.get("kind") == "Deployment":
                 yield (event.namespace, str(ref["name"]))
-
-    def initial_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(RESOURCE)
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items]
 
     # -- messages --------------------------------------------------------------------------
     def scaled_message(self, direction: str, name: str, old: int, new: int) -> str:
@@ -313,31 +310,13 @@ class DeploymentController(Controller):
                 if matching or is_terminating(d):
                     mine.append(rs)
                 else:
-                    self._set_controller(rs, None)
+                    self.set_controller(RS, rs, None)
             elif matching and controller_ref(rs) is None and not is_terminating(d) \
                     and not is_terminating(rs):
-                adopted = self._set_controller(rs, d)
+                adopted = self.set_controller(RS, rs, d)
                 if adopted is not None:
                     mine.append(adopted)
         return mine
-
-    def _set_controller(self, rs: Obj, owner: Obj | None) -> Obj | None:
-        uid = rs["metadata"]["uid"]
-
-        def change(current: Obj) -> Obj | None:
-            if current["metadata"].get("uid") != uid:
-                return None
-            refs = [r for r in current["metadata"].get("ownerReferences") or []
-                    if not r.get("controller")]
-            if owner is not None:
-                refs.append(owner_reference(owner))
-            current["metadata"]["ownerReferences"] = refs
-            if not refs:
-                del current["metadata"]["ownerReferences"]
-            return current
-
-        return self.store.mutate(RS, rs["metadata"]["namespace"], rs["metadata"]["name"],
-                                 change)
 
     def _save(self, d: Obj) -> None:
         """Write the working copy's status and revision annotation (UpdateStatus)."""

@@ -25,11 +25,11 @@ from kubelesson.sim.controllers.base import (
     is_terminating,
     owned_by,
     owner_key,
-    owner_reference,
+    pod_from_template,
     ready_since,
 )
 from kubelesson.sim.errors import ApiError
-from kubelesson.sim.store import Obj, WatchEvent, deep_copy
+from kubelesson.sim.store import Obj, WatchEvent
 
 RESOURCE = "replicasets.apps"
 PODS = "pods"
@@ -39,6 +39,7 @@ BURST = 500  # the controller's burstReplicas: at most this many creates per syn
 class ReplicaSetController(Controller):
     name = "replicaset"
     component = "replicaset-controller"
+    resource = RESOURCE
 
     def __init__(self, cluster: Cluster, manager: Manager) -> None:
         super().__init__(cluster, manager)
@@ -51,10 +52,6 @@ class ReplicaSetController(Controller):
             key = owner_key(event, "ReplicaSet")
             if key is not None:
                 yield key
-
-    def initial_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(RESOURCE)
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items]
 
     def sync(self, namespace: str, name: str) -> float | None:
         rs = self.store.get(RESOURCE, namespace, name)
@@ -91,32 +88,13 @@ class ReplicaSetController(Controller):
                 if matching or is_terminating(rs):
                     mine.append(pod)
                 else:
-                    self._set_owner(pod, None)
+                    self.set_controller(PODS, pod, None)
             elif (matching and controller_ref(pod) is None and not is_terminating(rs)
                   and not is_terminating(pod)):
-                adopted = self._set_owner(pod, rs)
+                adopted = self.set_controller(PODS, pod, rs)
                 if adopted is not None:
                     mine.append(adopted)
         return mine
-
-    def _set_owner(self, pod: Obj, owner: Obj | None) -> Obj | None:
-        uid = pod["metadata"]["uid"]
-
-        def change(current: Obj) -> Obj | None:
-            if current["metadata"].get("uid") != uid:
-                return None
-            refs = [r for r in current["metadata"].get("ownerReferences") or []
-                    if not r.get("controller")]
-            if owner is not None:
-                refs.append(owner_reference(owner))
-            if refs:
-                current["metadata"]["ownerReferences"] = refs
-            else:
-                current["metadata"].pop("ownerReferences", None)
-            return current
-
-        meta = pod["metadata"]
-        return self.store.mutate(PODS, meta["namespace"], meta["name"], change)
 
     # -- scaling ---------------------------------------------------------------------------
     def _manage_replicas(self, rs: Obj, active: list[Obj], pods: list[Obj]) -> bool:
@@ -138,7 +116,8 @@ class ReplicaSetController(Controller):
         batch = 1
         while created < count:
             for _ in range(min(batch, count - created)):
-                result = self.create_pod(rs["metadata"]["namespace"], pod_from_template(rs))
+                pod = pod_from_template(rs, rs["spec"].get("template") or {})
+                result = self.create_pod(rs["metadata"]["namespace"], pod)
                 if isinstance(result, ApiError):
                     self._failed_create(rs, result)
                     return created > 0
@@ -173,20 +152,6 @@ class ReplicaSetController(Controller):
         all_pods, _ = self.store.list(PODS, rs["metadata"]["namespace"])
         return [p for p in all_pods if is_active(p)
                 and (controller_ref(p) or {}).get("uid") in siblings]
-
-
-def pod_from_template(rs: Obj) -> Obj:
-    """controller.GetPodFromTemplate: labels, annotations and spec of the template."""
-    template = rs["spec"].get("template") or {}
-    meta = template.get("metadata") or {}
-    name = rs["metadata"]["name"]
-    prefix = f"{name}-" if len(name) < 253 else name
-    pod_meta: Obj = {"generateName": prefix, "ownerReferences": [owner_reference(rs)]}
-    for key in ("labels", "annotations", "finalizers"):
-        if meta.get(key):
-            pod_meta[key] = deep_copy(meta[key])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-            "spec": deep_copy(template.get("spec") or {})}
 
 
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}

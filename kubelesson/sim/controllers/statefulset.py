@@ -27,6 +27,7 @@ from kubelesson.sim.controllers.base import (
     owned_by,
     owner_key,
     owner_reference,
+    pod_from_template,
 )
 from kubelesson.sim.controllers.hashing import canonical, revision_hash
 from kubelesson.sim.errors import ApiError
@@ -84,6 +85,7 @@ def pod_revision(pod: Obj) -> str:
 class StatefulSetController(Controller):
     name = "statefulset"
     component = "statefulset-controller"
+    resource = RESOURCE
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         if event.resource == RESOURCE:
@@ -96,10 +98,6 @@ class StatefulSetController(Controller):
                 parent, ordinal = ordinal_of(event.object)  # an orphan the set may adopt
                 if ordinal >= 0:
                     yield (event.namespace, parent)
-
-    def initial_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(RESOURCE)
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items]
 
     # -- sync ------------------------------------------------------------------------------
     def sync(self, namespace: str, name: str) -> float | None:
@@ -135,23 +133,10 @@ class StatefulSetController(Controller):
                 mine.append(pod)
             elif (member and controller_ref(pod) is None and not is_terminating(sts)
                   and selectors.matches(selector, pod["metadata"].get("labels"))):
-                adopted = self._adopt(pod, sts)
+                adopted = self.set_controller(PODS, pod, sts)
                 if adopted is not None:
                     mine.append(adopted)
         return mine
-
-    def _adopt(self, pod: Obj, sts: Obj) -> Obj | None:
-        uid = pod["metadata"]["uid"]
-
-        def change(current: Obj) -> Obj | None:
-            if current["metadata"].get("uid") != uid:
-                return None
-            refs = list(current["metadata"].get("ownerReferences") or [])
-            current["metadata"]["ownerReferences"] = [*refs, owner_reference(sts)]
-            return current
-
-        meta = pod["metadata"]
-        return self.store.mutate(PODS, meta["namespace"], meta["name"], change)
 
     # -- revisions -------------------------------------------------------------------------
     def _revisions(self, sts: Obj) -> list[Obj]:
@@ -239,22 +224,15 @@ class StatefulSetController(Controller):
     def _new_pod(self, sts: Obj, template: Obj, revision: str, ordinal: int) -> Obj:
         """newVersionedStatefulSetPod: the template, the identity and the revision label."""
         name = f"{sts['metadata']['name']}-{ordinal}"
-        meta = template.get("metadata") or {}
-        labels = dict(meta.get("labels") or {})
-        labels[POD_NAME_LABEL] = name
+        labels = {POD_NAME_LABEL: name}
         if self.cluster.options.minor >= 28:  # PodIndexLabel, on by default since 1.28
             labels[POD_INDEX_LABEL] = str(ordinal)
         labels[REVISION_LABEL] = revision
-        pod_meta: Obj = {"name": name, "labels": labels,
-                         "ownerReferences": [owner_reference(sts)]}
-        for key in ("annotations", "finalizers"):
-            if meta.get(key):
-                pod_meta[key] = deep_copy(meta[key])
-        spec = deep_copy(template.get("spec") or {})
-        spec["hostname"] = name
+        pod = pod_from_template(sts, template, labels=labels, name=name)
+        pod["spec"]["hostname"] = name
         if sts["spec"].get("serviceName"):
-            spec["subdomain"] = sts["spec"]["serviceName"]
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+            pod["spec"]["subdomain"] = sts["spec"]["serviceName"]
+        return pod
 
     def _create(self, sts: Obj, pod: Obj) -> bool:
         result = self.create_pod(sts["metadata"]["namespace"], pod)
