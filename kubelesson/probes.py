@@ -52,8 +52,10 @@ class Prober:
         if not _on_loopback(url):
             return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _LoopbackRedirects())
+        # An Ingress routes by the Host header; the connection itself stays on this machine.
+        request = urllib.request.Request(url, headers={"Host": probe.host} if probe.host else {})
         try:
-            with opener.open(url, timeout=probe.timeout) as response:
+            with opener.open(request, timeout=probe.timeout) as response:
                 body = response.read(1 << 20).decode("utf-8", "replace")
                 rejected = bool(probe.reject) and probe.reject in body
                 ok = probe.expect in body and not rejected

@@ -38,6 +38,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path == "/by-host" and self.headers.get("Host") != "caddy.local.trapti.tech":
+            self.send_error(404)  # as traefik answers a host no Ingress names
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(PAGE)))
@@ -114,3 +117,13 @@ def test_a_probe_url_off_this_machine_is_not_fetched(runner: Prober, lookups: li
     outcome = runner.run(Probe(url="http://caddy.kubelesson-redirect-test.example:8000/", expect="x"))
     assert not outcome.ok and "not on this machine" in outcome.detail
     assert lookups == []
+
+
+def test_the_host_header_is_sent_and_the_host_name_never_looked_up(runner: Prober, server: int,
+                                                                  lookups: list[str]) -> None:
+    """An Ingress routes by the Host header: the probe sends it to the loopback address."""
+    url = f"http://localhost:{server}/by-host"
+    assert not runner.run(Probe(url=url, expect="Caddy works!", timeout=5)).ok
+    outcome = runner.run(Probe(url=url, expect="Caddy works!", timeout=5, host="caddy.local.trapti.tech"))
+    assert (outcome.ok, outcome.detail) == (True, "HTTP 200: Caddy works!")
+    assert "caddy.local.trapti.tech" not in lookups
