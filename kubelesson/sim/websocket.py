@@ -72,6 +72,11 @@ def encode_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     return head + payload
 
 
+def encode_close(code: int) -> bytes:
+    """A server close frame with its status code."""
+    return encode_frame(OP_CLOSE, struct.pack(">H", code))
+
+
 def encode_client_frame(opcode: int, payload: bytes, mask: bytes, *, fin: bool = True) -> bytes:
     """A masked frame as a client sends it; used by tests to play kubectl's part."""
     first = (0x80 if fin else 0) | opcode
@@ -94,7 +99,7 @@ def apply_mask(data: bytes, mask: bytes) -> bytes:
     return value.to_bytes(len(data), "big")
 
 
-def _read_exact(source: Readable, size: int) -> bytes | None:
+def read_exact(source: Readable, size: int) -> bytes | None:
     """Read exactly `size` bytes; None if the stream ends first."""
     chunks: list[bytes] = []
     remaining = size
@@ -105,6 +110,34 @@ def _read_exact(source: Readable, size: int) -> bytes | None:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def read_frame(source: Readable) -> tuple[bool, int, bytes] | None:
+    """The next client frame: (fin, opcode, unmasked payload); None at end of stream.
+    Raises WebSocketError on frames a client must not send (RFC 6455 §5.1-5.5)."""
+    head = read_exact(source, 2)
+    if head is None:
+        return None
+    fin, opcode = bool(head[0] & 0x80), head[0] & 0x0F
+    if head[0] & 0x70:
+        raise WebSocketError("reserved bits set (no extension was negotiated)")
+    if not head[1] & 0x80:
+        raise WebSocketError("client frame is not masked")
+    size = head[1] & 0x7F
+    if opcode >= 0x8 and (size > 125 or not fin):
+        raise WebSocketError("bad control frame")
+    if size >= 126:
+        raw = read_exact(source, 2 if size == 126 else 8)
+        if raw is None:
+            return None
+        size = int.from_bytes(raw, "big")
+    if size > MAX_PAYLOAD:
+        raise WebSocketError("frame too large")
+    mask = read_exact(source, 4)
+    payload = read_exact(source, size) if size else b""
+    if mask is None or payload is None:
+        return None
+    return fin, opcode, apply_mask(payload, mask)
 
 
 class WebSocketStream:
@@ -123,10 +156,10 @@ class WebSocketStream:
 
     def recv(self) -> bytes:
         while True:
-            frame = self._read_frame()
+            frame = read_frame(self._source)
             if frame is None:
                 return b""
-            opcode, payload = frame
+            _, opcode, payload = frame
             if opcode in (OP_BINARY, OP_CONTINUATION):
                 if payload:
                     return payload
@@ -150,44 +183,10 @@ class WebSocketStream:
                 return
             self._closed = True
             with contextlib.suppress(OSError):
-                self._write(encode_frame(OP_CLOSE, struct.pack(">H", code)))
+                self._write(encode_close(code))
 
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         with self._lock:
             if self._closed:
                 raise BrokenPipeError("websocket closed")
             self._write(encode_frame(opcode, payload))
-
-    def _read_frame(self) -> tuple[int, bytes] | None:
-        """The next frame's opcode and unmasked payload; None at end of stream.
-        Raises WebSocketError on frames a client must not send."""
-        head = _read_exact(self._source, 2)
-        if head is None:
-            return None
-        fin, opcode = head[0] & 0x80, head[0] & 0x0F
-        if head[0] & 0x70:
-            raise WebSocketError("reserved bits set (no extension was negotiated)")
-        if not head[1] & 0x80:
-            raise WebSocketError("client frame is not masked")
-        code = head[1] & 0x7F
-        if opcode >= 0x8 and (code > 125 or not fin):
-            raise WebSocketError("bad control frame")
-        size = self._read_length(code)
-        if size is None:
-            return None
-        mask = _read_exact(self._source, 4)
-        payload = _read_exact(self._source, size) if size else b""
-        if mask is None or payload is None:
-            return None
-        return opcode, apply_mask(payload, mask)
-
-    def _read_length(self, size: int) -> int | None:
-        """Resolve the 7-bit length code into the real length (16- or 64-bit extended)."""
-        if size >= 126:
-            raw = _read_exact(self._source, 2 if size == 126 else 8)
-            if raw is None:
-                return None
-            size = int.from_bytes(raw, "big")
-        if size > MAX_PAYLOAD:
-            raise WebSocketError("frame too large")
-        return size

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,6 @@ from kubelesson.sim.shell.io import Stdin
 from kubelesson.sim.streams import protocol
 from kubelesson.sim.websocket import (
     CLOSE_NORMAL,
-    MAX_PAYLOAD,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
@@ -29,24 +27,14 @@ from kubelesson.sim.websocket import (
     OP_PONG,
     OP_TEXT,
     WebSocketError,
-    apply_mask,
+    encode_close,
     encode_frame,
+    read_frame,
 )
 
 log = logging.getLogger(__name__)
 LINGER_SECONDS = 5.0  # how long a finished session waits for the client's close frame
 MAX_MESSAGE = 16 * 1024 * 1024
-
-
-def _read_exact(reader: Any, size: int) -> bytes | None:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = reader.read(remaining)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 class WebSocketChannels:
@@ -97,7 +85,7 @@ class WebSocketChannels:
                 return
             self._close_sent = True
             with contextlib.suppress(OSError):
-                self._conn.sendall(encode_frame(OP_CLOSE, struct.pack(">H", code)))
+                self._conn.sendall(encode_close(code))
 
     # -- reading (the handler's thread) --
     def run(self, start: Callable[[], None]) -> None:
@@ -128,7 +116,7 @@ class WebSocketChannels:
         """The next complete data message (fragments joined); None at the end."""
         parts: list[bytes] = []
         while True:
-            frame = self._frame()
+            frame = read_frame(self._reader)
             if frame is None:
                 return None
             fin, opcode, payload = frame
@@ -145,23 +133,3 @@ class WebSocketChannels:
                     raise WebSocketError("message too large")
                 if fin:
                     return b"".join(parts)
-
-    def _frame(self) -> tuple[bool, int, bytes] | None:
-        head = _read_exact(self._reader, 2)
-        if head is None:
-            return None
-        if not head[1] & 0x80:
-            raise WebSocketError("client frame is not masked")
-        size = head[1] & 0x7F
-        if size >= 126:
-            raw = _read_exact(self._reader, 2 if size == 126 else 8)
-            if raw is None:
-                return None
-            size = int.from_bytes(raw, "big")
-        if size > MAX_PAYLOAD:
-            raise WebSocketError("frame too large")
-        mask = _read_exact(self._reader, 4)
-        payload = _read_exact(self._reader, size) if size else b""
-        if mask is None or payload is None:
-            return None
-        return bool(head[0] & 0x80), head[0] & 0x0F, apply_mask(payload, mask)
