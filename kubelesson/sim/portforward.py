@@ -540,7 +540,7 @@ def serve_portforward(
     handler.close_connection = True
     refusal = _refusal(pod)
     if refusal is not None:
-        _send_status(handler, *refusal)
+        send_status(handler, *refusal)
         return
     upgrade = (handler.headers.get("Upgrade") or "").strip().lower()
     if handler.command == "GET" and upgrade == "websocket":
@@ -548,7 +548,7 @@ def serve_portforward(
     elif handler.command == "POST" and upgrade == SPDY_UPGRADE.lower():
         transport = _accept_spdy(handler)
     else:
-        _send_status(handler, 400, "BadRequest", "Upgrade request required")
+        send_status(handler, 400, "BadRequest", "Upgrade request required")
         return
     if transport is not None:
         Session(transport, pod, current_pod).run()
@@ -575,7 +575,7 @@ def _accept_websocket(handler: http.server.BaseHTTPRequestHandler) -> Transport 
     key = handler.headers.get("Sec-WebSocket-Key")
     if WEBSOCKET_PROTOCOL.lower() not in offered or not key:
         # kubectl falls back to the SPDY upgrade on any non-101 answer.
-        _send_status(
+        send_status(
             handler,
             400,
             "BadRequest",
@@ -590,7 +590,7 @@ def _accept_websocket(handler: http.server.BaseHTTPRequestHandler) -> Transport 
 
 def _accept_spdy(handler: http.server.BaseHTTPRequestHandler) -> Transport | None:
     if PORTFORWARD_PROTOCOL not in _header_tokens(handler, "X-Stream-Protocol-Version"):
-        _send_status(
+        send_status(
             handler,
             403,
             "Forbidden",
@@ -614,9 +614,10 @@ def _header_tokens(handler: http.server.BaseHTTPRequestHandler, name: str) -> se
     return {token.strip().lower() for value in values for token in str(value).split(",")}
 
 
-def _send_status(
+def send_status(
     handler: http.server.BaseHTTPRequestHandler, code: int, reason: str, message: str
 ) -> None:
+    """Refuse an upgrade with a Status body (also for exec and attach: streams/exec.py)."""
     body = json.dumps(
         {
             "kind": "Status",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import logging
 import socket
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubelesson.sim.portforward import SocketTransport
+from kubelesson.sim.portforward import SocketTransport, send_status
 from kubelesson.sim.shell import process as processes
 from kubelesson.sim.shell.io import Killed, Stdin, closed_stdin
 from kubelesson.sim.shell.sh import NotFound, run_argv
@@ -104,20 +103,6 @@ def _running(pod: Mapping[str, Any], name: str) -> bool:
     return False
 
 
-def _send_status(handler: http.server.BaseHTTPRequestHandler, code: int, reason: str,
-                 message: str) -> None:
-    body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                       "status": "Failure", "message": message, "reason": reason,
-                       "code": code}).encode()
-    handler.send_response(code)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.wfile.write(body)
-    handler.wfile.flush()
-
-
 def _tokens(handler: http.server.BaseHTTPRequestHandler, name: str) -> list[str]:
     values = handler.headers.get_all(name) or []
     return [t.strip() for v in values for t in str(v).split(",") if t.strip()]
@@ -176,7 +161,7 @@ def serve(handler: http.server.BaseHTTPRequestHandler, kind: str, pod: Obj, stor
                           f'container not found ("{request.container.get("name")}")')
         channels = _upgrade(handler, request, minor)
     except Refused as refused:
-        _send_status(handler, refused.code, refused.reason, refused.message)
+        send_status(handler, refused.code, refused.reason, refused.message)
         return
     runner = _Exec(store, pod, request, channels) if kind == "exec" else _Attach(
         pod, request, channels, current_pod)
