@@ -25,11 +25,9 @@ from kubelesson.sim.controllers.base import (
     is_pod_ready,
     owned_by,
     owner_key,
-    owner_reference,
     pod_from_template,
 )
-from kubelesson.sim.controllers.hashing import canonical, revision_hash
-from kubelesson.sim.controllers.statefulset import revision_data
+from kubelesson.sim.controllers.statefulset import new_revision, revision_data
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj, WatchEvent
@@ -196,15 +194,8 @@ class DaemonSetController(Controller):
         for revision in owned:
             if revision.get("data") == data:
                 return revision
-        hash_ = revision_hash(canonical(data), None)
-        labels = dict(((ds["spec"].get("template") or {}).get("metadata") or {}).get(
-            "labels") or {})
-        labels[HASH_LABEL] = hash_
         number = max((int(r.get("revision", 0)) for r in owned), default=0) + 1
-        body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-                "metadata": {"name": f"{ds['metadata']['name']}-{hash_}", "namespace": namespace,
-                             "labels": labels, "ownerReferences": [owner_reference(ds)]},
-                "data": data, "revision": number}
+        body = new_revision(ds, number, None, HASH_LABEL)
         assert REVISION_TYPE is not None
         try:
             created = self.cluster.create(REVISION_TYPE, namespace, body)

@@ -56,6 +56,23 @@ def revision_data(template: Obj) -> Obj:
     return {"spec": {"template": {**deep_copy(template), "$patch": "replace"}}}
 
 
+def new_revision(owner: Obj, number: int, collisions: int | None, hash_label: str) -> Obj:
+    """history.NewControllerRevision for a StatefulSet or DaemonSet: `<owner>-<hash>`
+    holding its template, with the template's labels plus the hash under `hash_label`."""
+    template = owner["spec"].get("template") or {}
+    data = revision_data(template)
+    hash_ = revision_hash(canonical(data), collisions)
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    labels[hash_label] = hash_
+    return {
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": f"{owner['metadata']['name']}-{hash_}",
+                     "namespace": owner["metadata"]["namespace"], "labels": labels,
+                     "ownerReferences": [owner_reference(owner)]},
+        "data": data, "revision": number,
+    }
+
+
 def template_of(revision: Obj) -> Obj:
     template = deep_copy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
     template.pop("$patch", None)
@@ -147,27 +164,13 @@ class StatefulSetController(Controller):
                                   r["metadata"]["name"]))
         return owned
 
-    def _new_revision(self, sts: Obj, number: int, collisions: int) -> Obj:
-        data = revision_data(sts["spec"].get("template") or {})
-        hash_ = revision_hash(canonical(data), collisions)
-        labels = dict(((sts["spec"].get("template") or {}).get("metadata") or {}).get(
-            "labels") or {})
-        labels[HASH_LABEL] = hash_
-        return {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": f"{sts['metadata']['name']}-{hash_}",
-                         "namespace": sts["metadata"]["namespace"], "labels": labels,
-                         "ownerReferences": [owner_reference(sts)]},
-            "data": data, "revision": number,
-        }
-
     def _current_and_update(self, sts: Obj,
                             revisions: list[Obj]) -> tuple[Obj, Obj, int]:
         """getStatefulSetRevisions: reuse the last revision if the template is unchanged,
         bring an older equal one back (a rollback), or create a new one."""
         collisions = int((sts.get("status") or {}).get("collisionCount") or 0)
         number = int(revisions[-1].get("revision", 0)) + 1 if revisions else 1
-        wanted = self._new_revision(sts, number, collisions)
+        wanted = new_revision(sts, number, collisions, HASH_LABEL)
         equal = [r for r in revisions if r.get("data") == wanted["data"]]
         if equal and equal[-1] is revisions[-1]:
             update = revisions[-1]
@@ -203,7 +206,7 @@ class StatefulSetController(Controller):
                 if existing is not None and existing.get("data") == wanted["data"]:
                     return existing, collisions
                 collisions += 1  # a different revision has this name: probe another hash
-                wanted = self._new_revision(sts, number, collisions)
+                wanted = new_revision(sts, number, collisions, HASH_LABEL)
         raise ApiError(409, "AlreadyExists", "no free controller revision name")
 
     def _truncate_history(self, sts: Obj, revisions: list[Obj], current: Obj, update: Obj,
