@@ -27,14 +27,16 @@ from kubelesson.sim.controllers.base import (
     owner_key,
     pod_from_template,
 )
-from kubelesson.sim.controllers.statefulset import new_revision, revision_data
+from kubelesson.sim.controllers.statefulset import (
+    REVISION_TYPE,
+    REVISIONS,
+    new_revision,
+    revision_data,
+)
 from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj, WatchEvent
 
 RESOURCE = "daemonsets.apps"
-REVISIONS = "controllerrevisions.apps"
-REVISION_TYPE = find("apps", "v1", "controllerrevisions")
 PODS = "pods"
 HASH_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
