@@ -26,7 +26,7 @@ from typing import Protocol
 
 from kubelesson import __version__, interrupts, podstate
 from kubelesson.errors import ClusterUnreachable, EditImpossible
-from kubelesson.kubectl import TIMED_OUT, Kubectl, last_line
+from kubelesson.kubectl import TIMED_OUT, Background, Kubectl, last_line
 from kubelesson.lesson import Lesson, Step, Wait
 from kubelesson.normalize import Context
 from kubelesson.ports import PORT_RETRIES, could_not_listen, local_ports, rebind
@@ -142,14 +142,18 @@ class Runner:
         if wait.condition.startswith("log="):
             return self.wait_for_log(wait, target, timeout, started)
         proc = self.kubectl.start(["wait", f"--for={wait.condition}", *target, f"--timeout={timeout:g}s"])
-        watch = self.kubectl.start(["get", "pods", "--watch", "-o", "json"])
+        watch: Background | None = None
         kind, _, name = wait.target.partition("/")
         only = name if kind in ("pod", "pods") else None
         stuck = Stuck(self.stuck_grace)
         try:
             # Ticks refresh the progress line; the exit of `kubectl wait` ends the loop at once.
             while not proc.wait_exit(0.25):
-                pods = podstate.latest(watch.output, only)
+                # Most waits end within a second: only a longer one gets a watch of the pods
+                # (one more kubectl), to show their state and notice one that cannot start.
+                if watch is None and time.monotonic() - started >= WATCH_AFTER:
+                    watch = self.kubectl.start(["get", "pods", "--watch", "-o", "json"])
+                pods = podstate.latest(watch.output, only) if watch else {}
                 shown = next(iter(pods.values())).status if len(pods) == 1 else ""
                 self.progress.waiting(wait, time.monotonic() - started, shown)
                 if stuck.update(list(pods.values()), time.monotonic()):
@@ -158,7 +162,8 @@ class Runner:
                     break
         finally:
             result = proc.stop(grace=1.0)
-            watch.stop(grace=0.5)
+            if watch is not None:
+                watch.stop(grace=0.5)
         seconds = time.monotonic() - started
         if result.ok:
             return WaitOutcome(wait, True, seconds, last_line(result.output))
@@ -338,6 +343,7 @@ class Runner:
 
 # Where the simulator serves the cluster's host ports (80, 8080) on this machine: a real k3d
 # cluster has them on the ports themselves, which are privileged or busy on many machines.
+WATCH_AFTER = 1.0  # seconds a wait runs before the pods are watched beside it
 SIM_HOST_PORTS = ["get", "configmap", "kubelesson-sim-host-ports", "-n", "kube-system", "-o", "jsonpath={.data}"]
 
 
