@@ -229,14 +229,15 @@ def owner_reference(owner: Obj) -> Obj:
 def pod_from_template(owner: Obj, template: Obj, *, labels: dict[str, str] | None = None,
                       name: str = "") -> Obj:
     """controller.GetPodFromTemplate: the template's labels (plus `labels`), annotations,
-    finalizers and spec, with the owner's controller reference. The pod is named by the
-    API server from `generateName: <owner>-` (the owner's name alone when the dash would
-    make it too long, getPodsPrefix), or is `name` when the controller names its pods
-    (a StatefulSet's `<set>-<ordinal>`)."""
+    finalizers and spec, with the owner's controller reference. The pod carries
+    `generateName: <owner>-` (the owner's name alone when the dash would make it too long,
+    getPodsPrefix), from which the API server names it, unless the controller names it
+    itself (a StatefulSet's `<set>-<ordinal>`): the pod then keeps both, as on a cluster."""
     meta = template.get("metadata") or {}
     owner_name = owner["metadata"]["name"]
-    pod_meta: Obj = ({"name": name} if name else
-                     {"generateName": f"{owner_name}-" if len(owner_name) < 253 else owner_name})
+    pod_meta: Obj = {"generateName": f"{owner_name}-" if len(owner_name) < 253 else owner_name}
+    if name:
+        pod_meta["name"] = name
     pod_labels = {**(meta.get("labels") or {}), **(labels or {})}
     if pod_labels:
         pod_meta["labels"] = pod_labels
