@@ -303,7 +303,7 @@ def run_foreground(state_dir: Path, options: SimOptions, port: int, *, quiet: bo
     import threading
 
     from kubelesson.sim.handle import PortInUse, running
-    from kubelesson.sim.hostports import HostPortInUse
+    from kubelesson.sim.network.hostports import HostPortInUse
 
     stop = threading.Event()
     received: list[int] = []

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kubelesson.sim import controllers, hostports
+from kubelesson.sim import controllers
+from kubelesson.sim.network import hostports
 from kubelesson.sim.cluster import Cluster
-from kubelesson.sim.hostports import HostPorts
+from kubelesson.sim.network.hostports import HostPorts
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.server import SimHTTPServer
 from kubelesson.sim.store import Store

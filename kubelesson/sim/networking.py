@@ -1,7 +1,7 @@
 """kube-apiserver's part of Services, Ingresses and IngressClasses (lesson 5): defaults and
 validation, installed as part of the store's admission hook.
 
-* Services: node ports and the type-dependent defaults (nodeports.py).
+* Services: node ports and the type-dependent defaults (network/nodeports.py).
 * Ingresses (networking.k8s.io/v1): an empty `status.loadBalancer` on create; the
   DefaultIngressClass admission plugin fills `spec.ingressClassName` with the default
   IngressClass when neither the field nor the old `kubernetes.io/ingress.class` annotation
@@ -20,7 +20,8 @@ import ipaddress
 import re
 from typing import Any
 
-from kubelesson.sim import errors, nodeports
+from kubelesson.sim import errors
+from kubelesson.sim.network import nodeports
 from kubelesson.sim.cluster import DNS1035_MSG, SUBDOMAIN_MSG
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.resources import SERVICE, by_kind

@@ -43,7 +43,7 @@ class SimOptions:
     forbidden: tuple[str, ...] = ()
     # Lesson 5: the host ports of the k3d cluster (`--port "80:80@loadbalancer"`), each
     # served on 127.0.0.1: "80" on a free local port, "8080=18080" on that one
-    # (hostports.py; the mapping is published in the ConfigMap kubelesson-sim-host-ports).
+    # (network/hostports.py; the mapping is published in the ConfigMap kubelesson-sim-host-ports).
     host_ports: tuple[str, ...] = ("80", "8080")
     # k3s's `--disable`: "traefik" and/or "servicelb" leave those packaged parts out.
     disable: tuple[str, ...] = ()

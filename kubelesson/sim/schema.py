@@ -390,7 +390,7 @@ TYPES: dict[str, GoType] = {
                     nonResourceAttributes=struct("v1.NonResourceAttributes", path=STRING,
                                                  verb=STRING))),
 }
-# Lesson 5 (networking.py, ingress_routing.py read these).
+# Lesson 5 (networking.py, network/ingress.py read these).
 _BACKEND_T = struct(
     "v1.IngressBackend",
     service=struct("v1.IngressServiceBackend", name=STRING,

@@ -64,6 +64,8 @@ def test_run_rm_wget_failures(both: Kubectl, tmp_path: Path) -> None:
         "http://nope/": "wget: bad address 'nope'\n",
         "http://lonely/": f"wget: can't connect to remote host ({lonely}): Connection refused\n",
         "http://caddy/missing": "wget: server returned error: HTTP/1.1 404 Not Found\n",
+        # traefik's Service from inside the cluster: its router, which knows no such host.
+        "http://traefik.kube-system/": "wget: server returned error: HTTP/1.1 404 Not Found\n",
     }
     for url, message in cases.items():
         result = kubectl(*RUN, "wget", "-qO-", url, input="")

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from kubelesson.sim import SimHandle, running
-from kubelesson.sim.hostports import HostPortInUse
-from kubelesson.sim.ingress_routing import Route, _host_matches, choose
+from kubelesson.sim.network.hostports import HostPortInUse
+from kubelesson.sim.network.ingress import Route, _host_matches, choose
 from kubelesson.sim.netprinters import _hosts
 from kubelesson.sim.placement import failure_message
 from tests.conftest import course_kubectl

@@ -6,7 +6,7 @@ themselves are not simulated): the ServiceAccount `traefik`, the IngressClass
 `traefik` (the default class, controller `traefik.io/ingress-controller`), the
 LoadBalancer Service `traefik` on ports 80 (`web`) and 443 (`websecure`), which ServiceLB
 then serves on every node, and the Deployment `traefik` whose pod runs the router
-(ingress_routing.py). Labels, image and ports follow the chart k3s ships with the
+(network/ingress.py). Labels, image and ports follow the chart k3s ships with the
 simulated version: Traefik v2 (chart 25/27) up to k3s 1.31, Traefik v3 (chart 34 and
 later) from 1.32.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from kubelesson.sim.controllers.base import Controller, Key, is_pod_ready
 from kubelesson.sim.errors import ApiError
-from kubelesson.sim.ingress_routing import INGRESS_CLASSES, INGRESSES, is_traefiks, traefik_classes
+from kubelesson.sim.network.ingress import INGRESS_CLASSES, INGRESSES, is_traefiks, traefik_classes
 from kubelesson.sim.resources import SERVICE, ResourceType, find
 from kubelesson.sim.store import Obj, WatchEvent
 

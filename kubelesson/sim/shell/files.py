@@ -12,11 +12,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from kubelesson.sim.network.dns import CLUSTER_DOMAIN
 from kubelesson.sim.podfs import Filesystem, clean_path, mounts_for
 from kubelesson.sim.shell.profiles import Profile
 
 Kind = Literal["file", "dir"]
-CLUSTER_DOMAIN = "cluster.local"
 DNS_SERVICE_IP = "10.43.0.10"  # k3s's kube-dns ClusterIP
 MAX_LAYERS = 512  # writable layers kept (the oldest containers' go first)
 

@@ -33,7 +33,7 @@ from kubelesson.sim.cluster import Cluster
 from kubelesson.sim.controllers.base import is_pod_ready
 from kubelesson.sim.controllers.servicelb import LB_NAMESPACE, SVC_NAME, SVC_NAMESPACE
 from kubelesson.sim.errors import ApiError
-from kubelesson.sim.kubeproxy import Dataplane, service_port
+from kubelesson.sim.network.dataplane import Dataplane, for_store, service_port
 from kubelesson.sim.placement import host_ports
 from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj
@@ -199,9 +199,9 @@ def start(cluster: Cluster) -> HostPorts:
     """The cluster's data plane (traefik's router on the traefik pods' `web` port) and its
     host ports, listening. Raises HostPortInUse for a pinned local port that is taken."""
     from kubelesson.sim.controllers.traefik import WEB_PORT, allows_empty_services
-    from kubelesson.sim.ingress_routing import TraefikRouter
+    from kubelesson.sim.network.ingress import TraefikRouter
 
-    dataplane = Dataplane(cluster.store)
+    dataplane = for_store(cluster.store)
     allow_empty = allows_empty_services(cluster.options.minor)
 
     def traefik(plane: Dataplane, pod: Obj, port: int) -> Backend | None:

@@ -39,7 +39,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 
 from kubelesson.sim.backends import Backend, HttpRequest, _Buffered, parse_request_head
-from kubelesson.sim.kubeproxy import Dataplane, endpoints, service_port, target_port
+from kubelesson.sim.network.dataplane import Dataplane, endpoints, service_port, target_port
 from kubelesson.sim.store import Obj, Store
 
 CONTROLLER = "traefik.io/ingress-controller"
