@@ -48,6 +48,19 @@ RULES = (
         re.compile(r"address already in use|unable to listen on any of the requested ports"),
         "lsof -i :{port}",
     ),
+    # Lesson 8's traps (chapter 8): a kustomize folder applied with -f, whose
+    # kustomization.yaml kubectl then takes for a manifest (validated, or decoded without
+    # validation); and a claim an earlier lesson left, which keeps that lesson's database.
+    _Rule(
+        "kustomization_as_manifest",
+        re.compile(r'(?:error validating|unable to decode) "[^"]*kustomization\.ya?ml"'),
+        "{kustomize}",
+    ),
+    _Rule(
+        "leftover_claim",
+        re.compile(r"^persistentvolumeclaim/\S+ unchanged$", re.M),
+        "{delete}",
+    ),
     _Rule(
         "image_pull",
         re.compile(r"\b(ErrImagePull|ImagePullBackOff|InvalidImageName)\b"),
@@ -71,10 +84,28 @@ RULES = (
 )
 
 
-def _fill(template: str, command: str) -> str:
-    obj = _object(command)
+# Where a pod table names the pod in trouble, the suggestion is about that one (a
+# StatefulSet's traq-0, a Deployment's caddy-<hash>-<id>), not about the command's object.
+_TROUBLED = ("CrashLoopBackOff", "Error", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+
+
+def _troubled_pod(output: str) -> str | None:
+    statuses = column_values(output, "STATUS")
+    names = column_values(output, "NAME")
+    return next((name for name, status in zip(names, statuses, strict=False) if status in _TROUBLED), None)
+
+
+def _fill(template: str, command: str, output: str = "") -> str:
+    pod = _troubled_pod(output) if "{object}" in template or "{name}" in template else None
+    obj = f"pod {pod}" if pod else _object(command)
     port = re.search(r"\b(\d+):\d+\b", command)
-    return template.format(object=obj, name=obj.split()[-1], port=port[1] if port else "8000")
+    # -f on a kustomize folder: the same folder with -k. An apply that met leftovers: the
+    # same command as a delete, which removes what it applied (a claim only with its pods).
+    kustomize = re.sub(r"(?<=\s)(?:-f|--filename)(?=[\s=])", "-k", command, count=1)
+    delete = re.sub(r"^kubectl apply\b", "kubectl delete", command) if command.startswith("kubectl apply") \
+        else "kubectl get pvc"
+    return template.format(object=obj, name=obj.split()[-1], port=port[1] if port else "8000",
+                           kustomize=kustomize, delete=delete)
 
 
 # The course's cluster: `k3d cluster create hands-on --agents 3` names its nodes so.
@@ -147,8 +178,22 @@ def for_output(command: str, output: str, reason: str | None = None) -> Hint:
         return Hint("missing", command)
     for rule in RULES:
         if rule.pattern.search(output):
-            return Hint(rule.kind, _fill(rule.try_command, command))
+            return Hint(rule.kind, _fill(rule.try_command, command, output))
     return Hint("differs", "kubectl get events --sort-by=.lastTimestamp")
+
+
+# Rules that also speak about a command that is no step of the lesson: a learner who typed
+# -f where the lesson has -k, or applied the chapter's files one by one, met the trap there.
+TRAPS = frozenset({"kustomization_as_manifest", "leftover_claim"})
+
+
+def for_extra(command: str, output: str) -> Hint | None:
+    """The hint for an extra command of a learner's session whose output shows one of the
+    lessons' known traps; None otherwise (an extra command is not wrong in itself)."""
+    for rule in RULES:
+        if rule.kind in TRAPS and rule.pattern.search(output):
+            return Hint(rule.kind, _fill(rule.try_command, command, output))
+    return None
 
 
 def for_step(

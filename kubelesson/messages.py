@@ -357,6 +357,20 @@ MESSAGES: Catalogue = {
         "en": "the output differs from the lesson; compare the lines above and look at recent events",
         "ja": "出力がレッスンと異なります。上の行を見比べ、最近のイベントを確認しましょう",
     },
+    # Lesson 8, the chapter's traps (hints.py): a kustomize folder applied with -f, a claim
+    # left over from lesson 7 (in a session, and in the namespace given with --namespace).
+    "hint.kustomization_as_manifest": {
+        "en": "-f reads every file of the folder as a manifest, and kustomization.yaml is not one: the other files were applied, that one was refused. A folder with a kustomization.yaml is applied with -k (or kubectl kustomize DIR | kubectl apply -f -)",
+        "ja": "-f はフォルダー内のすべてのファイルをマニフェストとして読みますが、kustomization.yaml はマニフェストではありません。ほかのファイルは適用され、このファイルだけが拒否されました。kustomization.yaml のあるフォルダーは -k で適用します(または kubectl kustomize DIR | kubectl apply -f -)",
+    },
+    "hint.leftover_claim": {
+        "en": "a PersistentVolumeClaim of that name was already there (unchanged), and with it the data an earlier run wrote: lesson 7's claim mariadb holds a database with another root password and no user traq, so traQ cannot log in. Delete what this step applied, the claim included, and apply again",
+        "ja": "同じ名前の PersistentVolumeClaim がすでにあり(unchanged)、以前の実行で書き込まれたデータも残っています。レッスン 7 の mariadb という PVC のデータベースは root のパスワードが異なり、ユーザー traq もないため、traQ はログインできません。このステップで適用したものを PVC ごと削除して、もう一度適用しましょう",
+    },
+    "error.objects_exist_claim": {
+        "en": "namespace {namespace} already has {objects}, which the lesson creates; a claim keeps the data of an earlier run (lesson 7's claim mariadb holds a database this lesson cannot use), so delete it once that data is no longer needed, or drop --namespace to use a sandbox",
+        "ja": "名前空間 {namespace} には、レッスンが作成する {objects} がすでにあります。PVC には以前の実行のデータが残っています(レッスン 7 の mariadb という PVC のデータベースはこのレッスンでは使えません)。そのデータが不要になったら削除するか、--namespace を外してサンドボックスを使ってください",
+    },
     # --- kubelesson docs: the chapters' command blocks checked against the goldens --------
     "error.docs_no_path": {"en": "{path}: no such file or folder (give chapter files N_*.md or folders holding them)", "ja": "{path}: そのようなファイルやフォルダーはありません(章のファイル N_*.md か、それを含むフォルダーを指定してください)"},
     "error.docs_no_chapters": {"en": "no chapter files (N_*.md) in {path}", "ja": "{path} に章のファイル(N_*.md)がありません"},

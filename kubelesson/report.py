@@ -171,6 +171,10 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
             hint = hints.for_step(result.command, result.raw_actual, record, result.reason)
             if result.verdict == "missing" and _all_missing_after(comparison.steps, result.index):
                 notes += (say(lang, "report.more_missing"),)
+        elif result.verdict == "extra":
+            # No step of the lesson, but maybe one of its traps (lesson 8: apply -f on the
+            # kustomize folder): then say what went wrong there.
+            hint = hints.for_extra(result.command, result.raw_actual)
         if hint and hint.kind == "other_cluster":
             found = hints.course_nodes_missing(result.command, result.raw_actual.partition("\n")[2]) or []
             notes += (say(lang, "report.other_cluster", nodes=", ".join(found)),)

@@ -282,7 +282,11 @@ def open_sandbox(
         if namespace and found is None:
             raise NamespaceMissing(namespace=namespace, context=info.name)
         if namespace and found:
-            raise ObjectsExist(namespace=namespace, objects=", ".join(found))
+            # A claim is not just in the way: it holds an earlier run's data (lesson 8 meets
+            # lesson 7's claim mariadb), which deleting it would lose. Say so.
+            claim = any(name.startswith("persistentvolumeclaim/") for name in found)
+            raise ObjectsExist("error.objects_exist_claim" if claim else None, namespace=namespace,
+                               objects=", ".join(found))
         if created:
             check_created()
         target = Target(info.name, info.server, config_path, name, created, client_version, server_version)
