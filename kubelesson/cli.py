@@ -10,9 +10,11 @@ import contextlib
 import errno
 import gettext
 import os
+import re
 import sys
 import tempfile
 import traceback
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +46,7 @@ class Main(click.Group):
         if name == "sim":
             from kubelesson.sim.cli import sim
 
+            _localize(sim, _state["lang"])  # loaded after main() localized the rest
             return sim
         return super().get_command(ctx, name)
 
@@ -62,7 +65,7 @@ def _course_folder(_ctx: click.Context, _param: click.Parameter, value: Path | N
 def common(func: F) -> F:
     """--root and --lang, accepted by every command."""
     func = click.option("--lang", type=click.Choice(["ja", "en"]), callback=_set_lang, is_eager=True,
-                        help="Language of messages (default: from LANG/LC_ALL).")(func)
+                        help="Language of messages and help (default: from LANG/LC_ALL).")(func)
     func = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
                         callback=_course_folder,
                         help="Course folder holding transcripts/ and examples/ (default: this folder if it "
@@ -127,9 +130,7 @@ def show(number: int, root: Path, lang: str) -> int:
     for index, step, command in report.plan(found):
         extra = []
         if command != step.run:
-            # A Redis or MySQL probe talks to a server; the others open a page.
-            key = "show.session" if step.probe is not None and step.probe.send else "show.probe"
-            click.echo(f"  {index}. {command}   ({say(lang, key, step=index - 1)})")
+            click.echo(f"  {index}. {command}   ({say(lang, 'show.probe', step=index - 1)})")
             continue
         if step.kind == "yourself":
             extra.append(say(lang, "show.own_step"))
@@ -389,6 +390,77 @@ def _click_ntext(singular: str, plural: str, count: int) -> str:
     return _click_text(singular if count == 1 else plural)
 
 
+def _help_in(lang: str, english: str) -> str:
+    """A docstring or help= text in LANG, looked up by its English text with the docstring's
+    line breaks collapsed (click's own --version text is in the click: block)."""
+    forms = MESSAGES.get("help:" + " ".join(english.split())) or MESSAGES.get("click:" + english) or {}
+    return forms.get(lang) or english
+
+
+def _localize(command: click.Command, lang: str) -> None:
+    """Put the help texts of COMMAND and of its subcommands in LANG. Done before click
+    parses anything: --help is eager and may come before --lang. Running it twice changes
+    nothing, as a translated text is no English key."""
+    if lang == "en":
+        return
+    if command.help:
+        translated = _help_in(lang, command.help)
+        if translated != command.help:
+            command.help = translated
+            # click would cut the summary in the command list at an English ". ".
+            first, stop, _rest = translated.split("\n\n")[0].partition("。")
+            command.short_help = first + stop
+    for param in command.params:
+        if isinstance(param, click.Option) and param.help:
+            param.help = _help_in(lang, param.help)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _localize(sub, lang)
+
+
+def _lang_in(args: list[str]) -> str | None:
+    """The value of the last --lang X or --lang=X, read before click runs (it is also
+    checked by click, so a value click would refuse is ignored here)."""
+    found = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--lang" and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--lang="):
+            value = arg.removeprefix("--lang=")
+        else:
+            continue
+        if value in ("ja", "en"):
+            found = value
+    return found
+
+
+def _columns(text: str) -> int:
+    """The terminal columns TEXT takes: a Japanese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in click.unstyle(text))
+
+
+# Japanese may break after any character, but a line does not start with 。、), ー, a small
+# kana and the like.
+_JA_BREAK = re.compile(r"(?<=[^\x00-\x7f])(?=[^。、」』）):,.ーぁぃぅぇぉっゃゅょァィゥェォッャュョ])")
+
+
+def _wrap_by_columns() -> None:
+    """click wraps help at 78 characters and only at spaces, but a Japanese character takes
+    two columns and a Japanese sentence has no spaces: measure in columns and break after
+    Japanese characters, in the wrapper click imports each time it wraps."""
+    from click import _textwrap, formatting
+
+    class Wrapper(_textwrap.TextWrapper):
+        def _split(self, text: str) -> list[str]:
+            return [piece for chunk in super()._split(text) for piece in _JA_BREAK.split(chunk)]
+
+    _textwrap.TextWrapper = Wrapper  # type: ignore[misc]
+    for module in (_textwrap, formatting):
+        module.term_len = _columns  # type: ignore[attr-defined]
+
+
 def _translate_click() -> None:
     """click looks its usage errors and --help headings up through gettext, under the
     names its modules imported, at the moment it shows them: answer there."""
@@ -413,9 +485,12 @@ def _drop_stdout() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every foreseeable problem becomes one line and a documented exit code."""
-    lang = language()
+    lang = language(_lang_in(sys.argv[1:] if argv is None else argv))
     _state["lang"] = lang
     _translate_click()
+    if lang != "en":
+        _localize(cli, lang)
+        _wrap_by_columns()
     try:
         with interrupts.handled():
             code = cli.main(args=argv, prog_name="kubelesson", standalone_mode=False)
