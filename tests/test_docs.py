@@ -426,6 +426,20 @@ def test_the_course_chapters_agree_with_the_goldens(cli: Cli, name: str) -> None
 
 
 @needs_course
+def test_chapter_7_agrees_and_every_command_is_a_step(cli: Cli) -> None:
+    """The claim's Pending and Bound tables (the volume's pvc-<uid> name normalized), its
+    describe and the pods agree; the mysql client runs are the learner's own steps."""
+    result = cli("docs", str(COURSE / "docs" / "7_volumes.md"), "--root", str(ROOT), "--lang", "en")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for line, command in ((372, "kubectl get storageclass"), (408, "kubectl get pvc"),
+                          (420, "kubectl describe pvc mariadb"), (478, "kubectl get pods"), (482, "kubectl get pvc")):
+        assert f"✓ {COURSE / 'docs' / '7_volumes.md'}:{line}  {command}" in out, out
+    assert "no step of lesson 7 does" not in out
+    assert out.rstrip().endswith("(5 agree, 2 not compared, 1 chapter(s))")
+
+
+@needs_course
 def test_a_changed_status_in_a_copy_of_chapter_3_exits_1(cli: Cli, tmp_path: Path) -> None:
     copy = tmp_path / "3_first_containers.md"
     text = (COURSE / "docs" / "3_first_containers.md").read_text(encoding="utf-8")
