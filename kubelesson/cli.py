@@ -130,7 +130,9 @@ def show(number: int, root: Path, lang: str) -> int:
     for index, step, command in report.plan(found):
         extra = []
         if command != step.run:
-            click.echo(f"  {index}. {command}   ({say(lang, 'show.probe', step=index - 1)})")
+            # A Redis or MySQL probe talks to a server; the others open a page.
+            key = "show.session" if step.probe is not None and step.probe.send else "show.probe"
+            click.echo(f"  {index}. {command}   ({say(lang, key, step=index - 1)})")
             continue
         if step.kind == "yourself":
             extra.append(say(lang, "show.own_step"))

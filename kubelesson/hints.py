@@ -216,7 +216,24 @@ def for_step(
         and command.startswith("curl")
     ):
         return for_probe(record)
+    if record is not None and record.probe is not None and record.probe.probe.mysql and command.startswith("mysql "):
+        return for_mysql(record, raw_output)
     return for_output(command, raw_output, reason)
+
+
+# A database or table the lesson wrote in an earlier session that is gone (ERROR 1049
+# Unknown database, 1146 Table doesn't exist): its data went with an earlier Pod (lesson 7).
+_DATA_LOST = re.compile(r"^ERROR (?:1049|1146) ", re.M)
+
+
+def for_mysql(record: StepRecord, output: str) -> Hint:
+    """A MySQL session that differs: no server answered, or the data written before is gone."""
+    assert record.probe is not None
+    if not record.probe.ok:
+        return Hint("probe_failed", record.step.run)
+    if _DATA_LOST.search(output):
+        return Hint("data_lost", _fill("kubectl describe {object}", record.step.run))
+    return Hint("differs", "kubectl get events --sort-by=.lastTimestamp")
 
 
 def for_probe(record: StepRecord) -> Hint:

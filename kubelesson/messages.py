@@ -506,6 +506,16 @@ MESSAGES: Catalogue = {
     # host ports 80 and 8080 are served, and a pinned local port that is taken.
     "sim.host_port_in_use": {"en": "port {local} on 127.0.0.1, asked for with --host-port {host}={local}, is already in use; pin another one, or give --host-port {host} for a free one", "ja": "--host-port {host}={local} で指定した 127.0.0.1 のポート {local} はすでに使われています。別のポートを指定するか、--host-port {host} として空いているポートを使ってください"},
     "sim.status_host_ports": {"en": "host ports: {ports} (the cluster's host port -> where 127.0.0.1 serves it)", "ja": "ホストポート: {ports}(クラスターのホストポート -> それを受ける 127.0.0.1 のポート)"},
+    # Lesson 7, MySQL sessions (probes with mysql:): what a session read back, a server that
+    # never answered, rows that did not outlive their Pod, and `show`'s word for a session.
+    "report.mysql_read": {"en": "read back: {statement} gave {answer}", "ja": "読み戻し: {statement} の結果は {answer}"},
+    "report.mysql_kept": {"en": "kept from an earlier session: {statement} gave {answer}", "ja": "前のセッションのデータが残っています: {statement} の結果は {answer}"},
+    "report.mysql_failed": {"en": "no MySQL session at {address}: {detail}", "ja": "{address} で MySQL に接続できませんでした: {detail}"},
+    "hint.data_lost": {
+        "en": "the database the lesson wrote before the Pod was re-created is not there, so the data did not outlive the Pod; check that the volume mounted at /var/lib/mysql is a hostPath or a PersistentVolumeClaim (an emptyDir goes with its Pod)",
+        "ja": "Pod を作り直す前にレッスンが書き込んだデータベースがありません。データが Pod より長く残っていません。/var/lib/mysql にマウントしたボリュームが hostPath か PersistentVolumeClaim か確認してください(emptyDir は Pod と一緒に消えます)",
+    },
+    "show.session": {"en": "a session with the server while step {step} runs", "ja": "ステップ {step} の実行中にサーバーと対話します"},
 }
 
 

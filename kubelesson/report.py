@@ -128,6 +128,26 @@ def _notes(record: StepRecord | None, lang: str, first_entry: bool) -> tuple[str
     return tuple(notes)
 
 
+_WRITES = ("CREATE", "INSERT", "UPDATE", "DELETE", "REPLACE", "DROP", "ALTER")
+
+
+def _read_back(session: str, lang: str) -> tuple[str, ...]:
+    """What a passing MySQL session's queries returned ("SELECT * FROM test; gave 3 rows in
+    set"). Rows found by a session that wrote nothing were kept from an earlier one: after
+    the Pod was re-created, that is lesson 7's point, so the report says it in words."""
+    statements = [line[len("mysql> "):] for line in session.split("\n") if line.startswith("mysql> ")]
+    wrote = any(s.lstrip().upper().startswith(_WRITES) for s in statements)
+    notes: list[str] = []
+    statement = ""
+    for line in session.split("\n"):
+        if line.startswith("mysql> "):
+            statement = line[len("mysql> "):]
+        elif statement and (line == "Empty set" or line.endswith((" row in set", " rows in set"))):
+            key = "report.mysql_read" if wrote or line == "Empty set" else "report.mysql_kept"
+            notes.append(say(lang, key, statement=statement, answer=line))
+    return tuple(notes)
+
+
 def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: str) -> Report:
     records = _records_by_entry(run)
     views: list[StepView] = []
@@ -146,7 +166,10 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
             # The output may match the golden, but the rollout it started broke a rule.
             result = replace(result, verdict="fail", reason="invariant")
         if record and record.probe and not record.probe.ok and record.probe.probe.send:
-            notes += (say(lang, "report.redis_failed", address=record.probe.url, detail=record.probe.detail),)
+            key = "report.mysql_failed" if record.probe.probe.mysql else "report.redis_failed"
+            notes += (say(lang, key, address=record.probe.url, detail=record.probe.detail),)
+        elif record and record.probe and record.probe.probe.mysql and not first and result.verdict == "pass":
+            notes += _read_back(record.probe.session, lang)
         elif record and record.probe and not record.probe.ok and result.command.startswith("curl"):
             notes += (
                 say(
