@@ -46,8 +46,10 @@ def test_an_empty_dir_instead_of_host_path_loses_the_rows_and_says_so(sim_cli: C
     host_path = "      hostPath:\n        path: /data/mariadb\n        type: DirectoryOrCreate\n"
     assert host_path in manifest.read_text()
     manifest.write_text(manifest.read_text().replace(host_path, "      emptyDir: {}\n"))
+    sim_cli.env["TMPDIR"] = str(tmp_path)  # the support file a failure writes goes here
     result = sim_cli("check", "7", *SIM, "--root", str(course), "--lang", "en")
     assert result.returncode == 1, result.stdout + result.stderr
+    assert list(tmp_path.glob("kubelesson-7-*.txt")), result.stderr
     out = result.stdout
     assert "+ERROR 1049 (42000): Unknown database 'hands_on'" in out
     assert "-|    1 |" in out  # the rows the chapter reads back are what is missing
