@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from kubelesson.sim import SimHandle
 from tests.conftest import ROOT, Cli, course_kubectl
+from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.storage_support import course_file, mysql, ready_database, run_sql
 
 SIM = ("--context", "kubelesson-sim")
 KEPT = "kept from an earlier session: SELECT * FROM test; gave 3 rows in set"
@@ -51,7 +54,7 @@ def test_an_empty_dir_instead_of_host_path_loses_the_rows_and_says_so(sim_cli: C
     assert result.returncode == 1, result.stdout + result.stderr
     assert list(tmp_path.glob("kubelesson-7-*.txt")), result.stderr
     out = result.stdout
-    assert "+ERROR 1049 (42000): Unknown database 'hands_on'" in out
+    assert "+ERROR 1049 (42000): Unknown database 'kubelesson_hostpath'" in out
     assert "-|    1 |" in out  # the rows the chapter reads back are what is missing
     assert "hint: the database the lesson wrote before the Pod was re-created is not there" in out
     assert "try: kubectl describe pod mariadb" in out
@@ -66,3 +69,29 @@ def test_show_7_lists_the_learners_own_steps_and_the_sessions(cli: Cli) -> None:
     assert "docker run --rm -it --network host --entrypoint sh mysql:8   (your own step)" in out
     assert out.count("mysql -h127.0.0.1 -uroot -ppassword   (your own step)") == 2
     assert "5. mysql -h localhost -P 3306 -u root -p   (a session with the server while step 4 runs)" in out
+
+
+def test_the_learners_own_database_on_the_node_is_left_alone(sim_cli: Cli, shared_sim: SimHandle) -> None:
+    """/data/mariadb holds what the learner wrote following the chapter (`hands_on`, in the
+    default namespace's Pod): a check works in a database of its own and leaves theirs."""
+    kubectl = Kubectl(VENV_KUBECTL, shared_sim)
+    manifest = course_file("7_hostpath_pod.yaml")
+    namespace = "learner-chapter-7"
+    assert kubectl("create", "namespace", namespace).rc == 0
+    try:
+        assert kubectl("apply", "-f", str(manifest), "-n", namespace).rc == 0
+        ready_database(kubectl, "mariadb", namespace)
+        with mysql(kubectl, "pod/mariadb", namespace=namespace) as connection:
+            run_sql(connection, ["DROP DATABASE IF EXISTS hands_on", "CREATE DATABASE hands_on",
+                                 "CREATE TABLE hands_on.mine (a INT)", "INSERT INTO hands_on.mine VALUES (42)"])
+        assert kubectl("delete", "-f", str(manifest), "-n", namespace, "--wait=true").rc == 0
+
+        result = sim_cli("check", "7", *SIM, "--lang", "en")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+        assert kubectl("apply", "-f", str(manifest), "-n", namespace).rc == 0
+        ready_database(kubectl, "mariadb", namespace)
+        with mysql(kubectl, "pod/mariadb", namespace=namespace) as connection:
+            assert run_sql(connection, ["SELECT a FROM hands_on.mine"])[0] == ((42,),)
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=true", timeout=120)
