@@ -148,7 +148,9 @@ def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHandle]:
     kubelesson run uses its own sandbox namespace in it, so they do not interfere."""
     from kubelesson.sim import SimOptions, running
 
-    options = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2)
+    # probe_seconds: traefik's readiness probe (period 10) passes within a tenth of a second.
+    options = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2,
+                         probe_seconds=0.01)
     with running(tmp_path_factory.mktemp("sim"), options=options) as sim:
         yield sim
 

@@ -26,7 +26,10 @@ SIM = ("--context", "kubelesson-sim")
 COURSE = Path(__file__).resolve().parents[2] / "shared" / "course"
 # A database that accepts connections as soon as it runs: traQ then starts at its first or
 # second try (the second comes at once), so the tests not about the crash loop stay short.
-FAST = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2, database_init_seconds=0.0)
+# traefik's readiness probe passes within a tenth of a second (probe_seconds): the lesson's
+# `get ingress` comes before any wait, when a real cluster's traefik has long been Ready.
+FAST = SimOptions(pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.2, database_init_seconds=0.0,
+                  probe_seconds=0.01)
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -91,6 +91,9 @@ def _server_options(func: Any) -> Any:
         click.option("--database-init-seconds", type=click.FloatRange(min=0),
                      default=_DEFAULTS.database_init_seconds, show_default=True,
                      help="Time MariaDB takes to initialise a new data directory."),
+        click.option("--probe-seconds", type=click.FloatRange(min=0, min_open=True),
+                     default=_DEFAULTS.probe_seconds, show_default=True,
+                     help="Length of a probe's second (periodSeconds, initialDelaySeconds)."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from kubelesson.sim import errors, patch, schema, storage, timeutil
+from kubelesson.sim import errors, patch, probes, schema, storage, timeutil
 from kubelesson.sim.errors import ApiError
 from kubelesson.sim.lifecycle import Lifecycle, NodeInfo
 from kubelesson.sim.options import SimOptions
@@ -154,6 +154,7 @@ def _pod_defaults(pod: Obj) -> None:
         for kind in ("configMap", "secret"):  # as the apiserver's defaulting does
             if isinstance(volume.get(kind), dict):
                 volume[kind].setdefault("defaultMode", 420)
+    probes.set_pod_defaults(spec)  # periodSeconds 10, timeoutSeconds 1 ... (describe shows them)
     for c in spec.get("containers") or []:
         c.setdefault("imagePullPolicy", _pull_policy(str(c.get("image", ""))))
         c.setdefault("resources", {})

@@ -22,6 +22,7 @@ from typing import Any
 from kubelesson.sim import images, placement, podfs, timeutil
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.printers import pod_status
+from kubelesson.sim.prober import Prober, initial_state, readiness_conditions
 from kubelesson.sim.scheduler import Scheduler
 from kubelesson.sim.storage import binding
 from kubelesson.sim.store import Obj, Store
@@ -125,8 +126,10 @@ class Lifecycle:
         # containers (apps/runtime.py); set by the cluster.
         self.volumes: Any = None
         self.runtime: Any = None
+        self.prober = Prober(self)  # readiness, liveness and startup probes
 
     def stop(self) -> None:
+        self.prober.stop()
         self.scheduler.stop()
         with self._lock:
             attached, self._attached = self._attached, set()
@@ -369,6 +372,7 @@ class Lifecycle:
         updated = self._update(pod, creating)
         if updated is None:
             return
+        self.prober.pod_admitted(updated)  # its probe workers start ticking now
         self._mount(updated)
 
     def _mount(self, pod: Obj, attempt: int = 0) -> None:
@@ -466,7 +470,8 @@ class Lifecycle:
                 cs["containerID"] = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
                 cs["started"] = result == "running"
                 if result == "running":
-                    cs["ready"] = True
+                    spec: Obj = next((c for c in containers if c["name"] == cs["name"]), {})
+                    cs["started"], cs["ready"] = initial_state(spec)  # probes decide later
                     cs["state"] = {"running": {"startedAt": now}}
                 else:
                     cs["ready"] = False
@@ -474,11 +479,10 @@ class Lifecycle:
                         "exitCode": 0, "reason": "Completed", "startedAt": now,
                         "finishedAt": now, "containerID": cs["containerID"],
                     }}
-            all_ready = all(o == "running" for o in outcome.values())
-            if all_ready:
+            all_running = all(o == "running" for o in outcome.values())
+            if all_running:
                 status["phase"] = "Running"
-                _set_condition(p, "Ready", True, now)
-                _set_condition(p, "ContainersReady", True, now)
+                readiness_conditions(p, now)  # Ready unless a probe has yet to pass
             elif all(o == "completed" for o in outcome.values()) and p["spec"].get(
                 "restartPolicy"
             ) in ("Never", "OnFailure"):
@@ -522,6 +526,9 @@ class Lifecycle:
         for c in containers:
             if outcome[c["name"]] == "running" and process.runs_command(c):
                 process.start(self, updated, c)
+        for c in containers:
+            if outcome[c["name"]] == "running":
+                self.prober.container_started(updated, c["name"])
 
     @staticmethod
     def _pull_error(ref: str) -> str:
@@ -748,6 +755,7 @@ class Lifecycle:
             self._unschedulable.pop(uid, None)
             retry = list(self._unschedulable.values())
         podfs.detach(uid)
+        self.prober.pod_gone(uid)
         self._programs_gone(pod)
         from kubelesson.sim.shell import process
 

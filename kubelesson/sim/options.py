@@ -51,6 +51,10 @@ class SimOptions:
     # it accepts connections (apps/mariadb/process.py); a restart on existing data takes a
     # fifth of it.
     database_init_seconds: float = 6.0
+    # How long one second of a probe's initialDelaySeconds and periodSeconds lasts
+    # (prober.py): 1 is real time; tests shorten it so packaged pods with probes (traefik)
+    # become ready without a real 10 s period.
+    probe_seconds: float = 1.0
 
     @property
     def minor(self) -> int:

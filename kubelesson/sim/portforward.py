@@ -130,6 +130,16 @@ def app_for(pod: Mapping[str, Any], port: int) -> Backend | None:
         return _apps[key]
 
 
+def restarted(pod: Mapping[str, Any], container: Mapping[str, Any]) -> None:
+    """The kubelet restarted this container (a failed liveness probe): what its image
+    served starts afresh, as a new process does (a redis has lost its keys)."""
+    uid = str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name"))
+    image = str(container.get("image", ""))
+    with _apps_lock:
+        for key in [k for k in _apps if k[0] == uid and backend_for(image, k[1]) is not None]:
+            del _apps[key]
+
+
 def _first_backend(pod: Mapping[str, Any], port: int) -> Backend | None:
     containers = _get(pod, "spec", "containers") or []
     for container in containers:

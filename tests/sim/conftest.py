@@ -18,9 +18,12 @@ from kubelesson.sim import SimHandle, SimOptions, running
 VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")  # a 1.32 dispatcher on some machines
 
-# Short but non-zero, so waiting is really exercised and the suite stays fast.
+# Short but non-zero, so waiting is really exercised and the suite stays fast. A probe's
+# second lasts 0.01 s: traefik's readiness probe (period 10) passes a tenth of a second after
+# its container starts, as if the cluster had been up for a while.
 FAST = SimOptions(
-    pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.25, backoff_seconds=0.2
+    pending_seconds=0.05, creating_seconds=0.15, terminating_seconds=0.25, backoff_seconds=0.2,
+    probe_seconds=0.01,
 )
 
 KUBECTL_PARAMS = [

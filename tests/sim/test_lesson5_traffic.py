@@ -391,6 +391,9 @@ def test_paths_prefix_exact_and_the_longest_rule(kubectl137: Kubectl) -> None:
     _apply(kubectl, text=PATHS)
     for name in ("caddy", "nginx"):
         kubectl("rollout", "status", f"deployment/{name}", "--timeout=30s")
+    # A new cluster's traefik is Ready once its readiness probe has passed (sim/prober.py).
+    kubectl("wait", "-n", "kube-system", "--for=condition=Ready", "pod",
+            "-l", "app.kubernetes.io/name=traefik", "--timeout=30s")
     port = kubectl.sim.host_ports[80]
 
     def server(path: str) -> str:
@@ -572,6 +575,8 @@ def test_stopping_ends_every_host_port_connection(tmp_path: Path) -> None:
         _apply(kubectl, "examples/4_deployment.yaml", "examples/5_service.yaml",
                "examples/5_ingress.yaml")
         kubectl("rollout", "status", "deployment/caddy", "--timeout=30s")
+        kubectl("wait", "-n", "kube-system", "--for=condition=Ready", "pod",  # its probes
+                "-l", "app.kubernetes.io/name=traefik", "--timeout=30s")
         _until("routed", lambda: _get(sim.host_ports[80], host=HOST)[0] == 200)
         with _open_connection(sim.host_ports[80]) as idle:  # kept alive across the stop
             idle.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())

@@ -21,6 +21,7 @@ from kubelesson.sim.apps.network import ClusterNetwork
 from kubelesson.sim.apps.process import Host, Process
 from kubelesson.sim.backends import image_name
 from kubelesson.sim.lifecycle import PREVIOUS_LOG, LogLine
+from kubelesson.sim.prober import initial_state
 from kubelesson.sim.store import Obj
 
 if TYPE_CHECKING:
@@ -222,8 +223,7 @@ class AppRuntime:
                     cs["restartCount"] = int(cs.get("restartCount") or 0) + 1
                 cs["containerID"] = "containerd://" + uuid.uuid4().hex + uuid.uuid4().hex
                 cs["state"] = {"running": {"startedAt": now}}
-                cs["started"] = True
-                cs["ready"] = True
+                cs["started"], cs["ready"] = initial_state(container)  # probes decide later
             self._ready_if_all(p, now)
 
         uid = str(pod["metadata"]["uid"])
@@ -248,6 +248,7 @@ class AppRuntime:
         self.lifecycle.event(updated, "Started", f"Started container {name}", field_path=field)
         environment.remember(uid, name, env)
         self.started(updated, container, env)
+        self.lifecycle.prober.container_started(updated, name)
 
     def _config_error(self, pod: Obj, name: str, message: str) -> None:
         def waiting(p: Obj) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubelesson.sim import errors
+from kubelesson.sim import errors, probes
 from kubelesson.sim.cluster import _pod_causes, _pull_policy
 from kubelesson.sim.controllers import selectors
 from kubelesson.sim.options import SimOptions
@@ -255,6 +255,7 @@ def default_pod_template(template: Obj, minor: int) -> None:
             for port in c.get("ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
+            probes.set_defaults(c)  # SetDefaults_Probe reaches templates too
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")

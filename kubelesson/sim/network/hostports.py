@@ -198,13 +198,16 @@ class HostPorts:
 def start(cluster: Cluster) -> HostPorts:
     """The cluster's data plane (traefik's router on the traefik pods' `web` port) and its
     host ports, listening. Raises HostPortInUse for a pinned local port that is taken."""
-    from kubelesson.sim.controllers.traefik import WEB_PORT, allows_empty_services
-    from kubelesson.sim.network.ingress import TraefikRouter
+    from kubelesson.sim.controllers.traefik import WEB_PORT, allows_empty_services, release
+    from kubelesson.sim.network.ingress import TraefikPing, TraefikRouter
 
     dataplane = for_store(cluster.store)
     allow_empty = allows_empty_services(cluster.options.minor)
+    ping_port = release(cluster.options.minor).traefik_port  # its probes' /ping (prober.py)
 
     def traefik(plane: Dataplane, pod: Obj, port: int) -> Backend | None:
+        if port == ping_port:
+            return TraefikPing(plane, pod)
         return TraefikRouter(plane, pod, allow_empty=allow_empty) if port == WEB_PORT else None
 
     dataplane.register("mirrored-library-traefik", traefik)

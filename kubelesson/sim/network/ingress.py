@@ -272,6 +272,18 @@ class TraefikRouter(Backend):
         return reply if reply is not None else go_error(502, b"Bad Gateway", plain=False)
 
 
+class TraefikPing(TraefikRouter):
+    """traefik's `traefik` entry point with `--ping=true` (port 9000 in v2, 8080 in v3):
+    `GET /ping` answers 200 `OK`, what the chart's readiness and liveness probes ask."""
+
+    def answer(self, request: HttpRequest, body: bytes, conn: socket.socket) -> Answer:
+        path = request.target.split("?", 1)[0]
+        if path != "/ping" or request.method not in ("GET", "HEAD"):
+            return go_error(404, NOT_FOUND)
+        return Answer(200, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Date", formatdate(usegmt=True)), ("Content-Length", "2")], b"OK")
+
+
 def _peer(conn: socket.socket) -> str:
     try:
         return str(conn.getpeername()[0])
