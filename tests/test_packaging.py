@@ -10,7 +10,7 @@ environment's copies of them, and nothing else of it (not the checkout's kubeles
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import os
 import shutil
 import subprocess
@@ -78,7 +78,9 @@ def learner(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Learner:
     deps = venv.parent / "deps"
     deps.mkdir()
     for module in DEPENDENCIES:
-        spec = importlib.util.find_spec(module)
+        # Found on sys.path, not in sys.modules: `sh` replaces its module object when it is
+        # imported (an earlier test in this worker may have), leaving it without a __spec__.
+        spec = importlib.machinery.PathFinder.find_spec(module)
         if spec is None or spec.origin is None:
             continue  # _yaml: only where PyYAML has its C part
         origin = Path(spec.origin)
