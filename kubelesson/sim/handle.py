@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kubelesson.sim import controllers
-from kubelesson.sim.network import hostports
 from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.network import hostports
 from kubelesson.sim.network.hostports import HostPorts
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.server import SimHTTPServer
