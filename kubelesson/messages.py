@@ -354,6 +354,7 @@ MESSAGES: Catalogue = {
     "help:A host port of the k3d cluster, served on a free 127.0.0.1 port (or LOCAL); see the ConfigMap kubelesson-sim-host-ports.": {"en": "A host port of the k3d cluster, served on a free 127.0.0.1 port (or LOCAL); see the ConfigMap kubelesson-sim-host-ports.", "ja": "k3d クラスターのホストポート。127.0.0.1 の空いているポート(または LOCAL)で受けます。対応は ConfigMap kubelesson-sim-host-ports にあります。"},
     "help:Leave out a packaged k3s component, as k3s's --disable does.": {"en": "Leave out a packaged k3s component, as k3s's --disable does.", "ja": "k3s に同梱のコンポーネントを外します(k3s の --disable と同じ)。"},
     "help:Time MariaDB takes to initialise a new data directory.": {"en": "Time MariaDB takes to initialise a new data directory.", "ja": "MariaDB が新しいデータディレクトリを初期化するのにかかる秒数。"},
+    "help:Length of a probe's second (periodSeconds, initialDelaySeconds).": {"en": "Length of a probe's second (periodSeconds, initialDelaySeconds).", "ja": "プローブの 1 秒の長さ(periodSeconds と initialDelaySeconds に掛かる)。"},
     # --- hints ---------------------------------------------------------------------------
     "hint.connection_refused": {
         "en": "the cluster is not answering; start it (for k3d: k3d cluster start hands-on) and check the context",
