@@ -68,7 +68,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubelesson.normalize import Context, normalize  # noqa: E402
 from kubelesson.sim import SimHandle, SimOptions, running  # noqa: E402
-from kubelesson.sim.printers import pod_ready, pod_status  # noqa: E402
+from kubelesson.sim.api.printers import pod_ready, pod_status  # noqa: E402
 from kubelesson.transcript import Entry, Transcript  # noqa: E402
 
 Obj = dict[str, Any]
@@ -589,7 +589,7 @@ def generated_owner(notes: str) -> str | None:
 def served_kinds() -> dict[str, tuple[str, ...]]:
     """The resources the simulator under test serves (its own list), by every word kubectl
     accepts for them: plural, singular, short names, `kind.group` (and `all`)."""
-    from kubelesson.sim.resources import RESOURCES
+    from kubelesson.sim.api.resources import RESOURCES
 
     kinds: dict[str, tuple[str, ...]] = {"all": ("all",)}
     for rt in RESOURCES:

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kubelesson.sim import controllers
-from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.server import SimHTTPServer
 from kubelesson.sim.network import hostports
 from kubelesson.sim.network.hostports import HostPorts
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.server import SimHTTPServer
 from kubelesson.sim.store import Store
 
 CONTEXT_NAME = "kubelesson-sim"

@@ -81,7 +81,7 @@ class Kubectl:
     def wait_status(self, pod: str, status: str, *, timeout: float = 10,
                     namespace: str = "default") -> None:
         """Event-free helper for tests only: poll the in-process store for a STATUS value."""
-        from kubelesson.sim.printers import pod_status
+        from kubelesson.sim.api.printers import pod_status
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -161,7 +161,7 @@ def test_watch_and_port_forward_outlive_the_timeouts(sim: SimHandle, tmp_path: P
 
 def _footprint(sim: SimHandle) -> dict[str, int]:
     """Everything the simulator keeps that grows with the objects it has seen."""
-    from kubelesson.sim.resources import RESOURCES
+    from kubelesson.sim.api.resources import RESOURCES
 
     lifecycle = sim.cluster.lifecycle
     counts = {rt.key: len(sim.store.list(rt.key)[0]) for rt in RESOURCES}

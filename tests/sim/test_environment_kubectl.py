@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle, environment
+from kubelesson.sim import SimHandle
+from kubelesson.sim.kubelet import environment
 from tests.sim.conftest import Kubectl
 from tests.sim.storage_support import mysql, ready_database, run_sql, wait_until, write
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubelesson.sim import SimHandle, running
-from kubelesson.sim.backends import CADDY_FILES
+from kubelesson.sim.kubelet.backends import CADDY_FILES
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl, pod_manifest
 from tests.sim.controller_support import statefulset, wait_for
 from tests.sim.service_support import binaries, caddy_behind_service, service

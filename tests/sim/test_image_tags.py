@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle, images, running
+from kubelesson.sim import SimHandle, running
+from kubelesson.sim.kubelet import images
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl, pod_manifest
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from kubelesson.sim import SimHandle, running
-from kubelesson.sim.netprinters import _hosts
+from kubelesson.sim.api.netprinters import _hosts
+from kubelesson.sim.controllers.placement import failure_message
 from kubelesson.sim.network.hostports import HostPortInUse
 from kubelesson.sim.network.ingress import Route, _host_matches, choose
-from kubelesson.sim.placement import failure_message
 from tests.conftest import course_kubectl
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubelesson.sim.patch import json_patch, merge_patch, strategic_merge
+from kubelesson.sim.api.patch import json_patch, merge_patch, strategic_merge
 
 
 def test_apply_image_change_patch_as_kubectl_sends_it() -> None:

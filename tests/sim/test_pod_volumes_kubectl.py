@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle, lifecycle, running
+from kubelesson.sim import SimHandle, running
+from kubelesson.sim.kubelet import lifecycle
 from tests.conftest import course_kubectl
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl
 from tests.sim.test_portforward_kubectl import _free_port, port_forward

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kubelesson.sim import podfs
-from kubelesson.sim.backends import Backend, backend_for
+from kubelesson.sim.kubelet import podfs
+from kubelesson.sim.kubelet.backends import Backend, backend_for
 from kubelesson.sim.store import Obj, Store
 from tests.sim.test_portforward_backends import Conn, _http_response
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubelesson.sim.backends import (
+from kubelesson.sim.kubelet.backends import (
     Backend,
     HttpBackend,
     RedisBackend,

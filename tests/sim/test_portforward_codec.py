@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from kubelesson.sim import spdy, websocket
+from kubelesson.sim.streams import spdy, websocket
 
 DICTIONARY_SHA256 = "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02"
 

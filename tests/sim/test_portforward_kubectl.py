@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kubelesson.sim import portforward
+from kubelesson.sim.streams import portforward
 
 sim = pytest.importorskip("kubelesson.sim")
 if not hasattr(sim, "running"):  # the simulator server is still being built

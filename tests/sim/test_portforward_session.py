@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from kubelesson.sim import spdy, websocket
-from kubelesson.sim.portforward import gone_message, refused_message, serve_portforward
+from kubelesson.sim.streams import spdy, websocket
+from kubelesson.sim.streams.portforward import gone_message, refused_message, serve_portforward
 
 RUNNING_POD: dict[str, Any] = {
     "metadata": {"name": "caddy", "namespace": "default", "uid": "uid-caddy"},

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubelesson.sim import timeutil
-from kubelesson.sim.printers import pod_ready, pod_restarts, pod_status
+from kubelesson.sim.api.printers import pod_ready, pod_restarts, pod_status
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from kubelesson.sim.backends import Backend
+from kubelesson.sim.kubelet.backends import Backend
 from kubelesson.sim.network.dataplane import TIMEOUT, for_store
 from kubelesson.sim.network.dns import CLUSTER_DNS, Resolver, is_ip
 from kubelesson.sim.store import Store

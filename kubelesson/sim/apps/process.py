@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kubelesson.sim.podfs import Filesystem
+from kubelesson.sim.kubelet.podfs import Filesystem
 
 if TYPE_CHECKING:
     from kubelesson.sim.apps.network import ClusterNetwork
-    from kubelesson.sim.backends import Backend
+    from kubelesson.sim.kubelet.backends import Backend
     from kubelesson.sim.options import SimOptions
 
 

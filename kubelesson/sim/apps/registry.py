@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kubelesson.sim.apps.process import Process
-    from kubelesson.sim.backends import Backend
+    from kubelesson.sim.kubelet.backends import Backend
 
 _lock = threading.Lock()
 _running: dict[str, dict[str, Process]] = {}  # pod uid -> container name -> program

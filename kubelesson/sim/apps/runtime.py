@@ -15,17 +15,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kubelesson.sim import environment, images, podfs, timeutil
+from kubelesson.sim import timeutil
 from kubelesson.sim.apps import registry
 from kubelesson.sim.apps.network import ClusterNetwork
 from kubelesson.sim.apps.process import Host, Process
-from kubelesson.sim.backends import image_name
-from kubelesson.sim.lifecycle import PREVIOUS_LOG, LogLine
-from kubelesson.sim.prober import initial_state
+from kubelesson.sim.kubelet import environment, images, podfs
+from kubelesson.sim.kubelet.backends import image_name
+from kubelesson.sim.kubelet.lifecycle import PREVIOUS_LOG, LogLine
+from kubelesson.sim.kubelet.prober import initial_state
 from kubelesson.sim.store import Obj
 
 if TYPE_CHECKING:
-    from kubelesson.sim.lifecycle import Lifecycle
+    from kubelesson.sim.kubelet.lifecycle import Lifecycle
     from kubelesson.sim.storage.disks import NodeDisks
 
 log = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ class AppRuntime:
 
     # -- pod conditions -------------------------------------------------------------------
     def _not_ready(self, pod: Obj, now: str) -> None:
-        from kubelesson.sim.lifecycle import _set_condition
+        from kubelesson.sim.kubelet.lifecycle import _set_condition
 
         unready = [cs["name"] for cs in (pod.get("status") or {}).get("containerStatuses") or []
                    if not cs.get("ready")]
@@ -281,7 +282,7 @@ class AppRuntime:
         _set_condition(pod, "ContainersReady", False, now, "ContainersNotReady", message)
 
     def _ready_if_all(self, pod: Obj, now: str) -> None:
-        from kubelesson.sim.lifecycle import _set_condition
+        from kubelesson.sim.kubelet.lifecycle import _set_condition
 
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         if statuses and all(cs.get("ready") for cs in statuses):

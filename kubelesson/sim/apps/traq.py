@@ -37,7 +37,7 @@ import yaml
 
 from kubelesson.sim.apps.network import DialError
 from kubelesson.sim.apps.process import Host, Process, json_line, stamp
-from kubelesson.sim.backends import (
+from kubelesson.sim.kubelet.backends import (
     RECV_SIZE,
     Backend,
     CaddyBackend,
@@ -48,7 +48,7 @@ from kubelesson.sim.backends import (
     _page,
     parse_request_head,
 )
-from kubelesson.sim.podfs import Filesystem, clean_path
+from kubelesson.sim.kubelet.podfs import Filesystem, clean_path
 
 VERSION = "v3.28.4"  # ghcr.io/traptitech/traq:latest is built from the latest release tag
 REVISION = "8d96a1d0"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
 
 __all__ = ["Manager", "start"]

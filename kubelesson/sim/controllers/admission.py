@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubelesson.sim import errors, probes
-from kubelesson.sim.cluster import _pod_causes, _pull_policy
+from kubelesson.sim.api import errors
+from kubelesson.sim.api.cluster import _pod_causes, _pull_policy
+from kubelesson.sim.api.resources import RESOURCES, ResourceType
 from kubelesson.sim.controllers import selectors
+from kubelesson.sim.kubelet import probes
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.resources import RESOURCES, ResourceType
 from kubelesson.sim.store import Obj
 
 Cause = tuple[str, str, str]

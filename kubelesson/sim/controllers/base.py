@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kubelesson.sim import timeutil
-from kubelesson.sim.cluster import Cluster
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import NAMESPACE, POD
-from kubelesson.sim.scheduler import Scheduler
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import NAMESPACE, POD
+from kubelesson.sim.controllers.scheduler import Scheduler
 from kubelesson.sim.store import Obj, WatchEvent, deep_copy
 
 if TYPE_CHECKING:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from kubelesson.sim import placement, timeutil
+from kubelesson.sim import timeutil
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.controllers import placement
 from kubelesson.sim.controllers.base import (
     Controller,
     Key,
@@ -33,7 +35,6 @@ from kubelesson.sim.controllers.statefulset import (
     new_revision,
     revision_data,
 )
-from kubelesson.sim.errors import ApiError
 from kubelesson.sim.store import Obj, WatchEvent
 
 RESOURCE = "daemonsets.apps"

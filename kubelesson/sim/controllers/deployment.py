@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterable
 
 from kubelesson.sim import timeutil
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import find
 from kubelesson.sim.controllers import selectors
 from kubelesson.sim.controllers.base import (
     Controller,
@@ -29,8 +31,6 @@ from kubelesson.sim.controllers.base import (
 )
 from kubelesson.sim.controllers.hashing import pod_template_hash
 from kubelesson.sim.controllers.scale import int_or_percent
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj, WatchEvent, deep_copy
 
 RESOURCE = "deployments.apps"

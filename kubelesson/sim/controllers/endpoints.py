@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubelesson.sim import timeutil
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import ENDPOINTSLICE, SERVICE, ResourceType, find
 from kubelesson.sim.controllers.base import Controller, Key, is_pod_ready, is_terminating
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import ENDPOINTSLICE, SERVICE, ResourceType, find
 from kubelesson.sim.store import Obj, WatchEvent
 
 PODS = "pods"

@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from kubelesson.sim import timeutil
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import NAMESPACE, POD, RESOURCES, ResourceType, by_kind
 from kubelesson.sim.controllers.base import Controller, Key, is_terminating
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import NAMESPACE, POD, RESOURCES, ResourceType, by_kind
 from kubelesson.sim.store import Obj, WatchEvent
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
 
 FOREGROUND = "foregroundDeletion"

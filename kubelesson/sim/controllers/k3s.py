@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.networking import NetworkingAdmission
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.networking import NetworkingAdmission
 from kubelesson.sim.store import Admission, Obj
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
 
 
@@ -48,8 +48,8 @@ def add(cluster: Cluster, manager: Manager) -> None:
 def install(cluster: Cluster) -> None:
     """Once the controllers run: ServiceLB's ServiceAccount and the packaged traefik (what
     k3s's Helm chart creates)."""
+    from kubelesson.sim.api.resources import find
     from kubelesson.sim.controllers.traefik import install as install_traefik
-    from kubelesson.sim.resources import find
 
     if "servicelb" not in cluster.options.disable:
         rt = find("", "v1", "serviceaccounts")

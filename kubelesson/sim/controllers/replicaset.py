@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kubelesson.sim import timeutil
-from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.errors import ApiError
 from kubelesson.sim.controllers import selectors
 from kubelesson.sim.controllers.base import (
     Controller,
@@ -28,7 +29,6 @@ from kubelesson.sim.controllers.base import (
     pod_from_template,
     ready_since,
 )
-from kubelesson.sim.errors import ApiError
 from kubelesson.sim.store import Obj, WatchEvent
 
 RESOURCE = "replicasets.apps"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kubelesson.sim import errors, patch
-from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.api import errors, patch
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.resources import ResourceType
 from kubelesson.sim.controllers import selectors
-from kubelesson.sim.resources import ResourceType
 from kubelesson.sim.store import Obj
 
 SCALE_KIND = ("autoscaling/v1", "Scale")

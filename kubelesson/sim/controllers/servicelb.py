@@ -28,14 +28,14 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import NAMESPACE, SERVICE, find
 from kubelesson.sim.controllers.base import Controller, Key, is_pod_ready
 from kubelesson.sim.controllers.hashing import canonical
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import NAMESPACE, SERVICE, find
 from kubelesson.sim.store import Obj, WatchEvent, deep_copy
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
 
 LB_NAMESPACE = "kube-system"

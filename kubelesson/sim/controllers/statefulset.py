@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 
 from kubelesson.sim import timeutil
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import find
 from kubelesson.sim.controllers import selectors
 from kubelesson.sim.controllers.base import (
     Controller,
@@ -30,8 +32,6 @@ from kubelesson.sim.controllers.base import (
     pod_from_template,
 )
 from kubelesson.sim.controllers.hashing import canonical, revision_hash
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj, WatchEvent, deep_copy
 
 RESOURCE = "statefulsets.apps"

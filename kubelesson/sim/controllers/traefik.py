@@ -25,14 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import SERVICE, ResourceType, find
 from kubelesson.sim.controllers.base import Controller, Key, is_pod_ready
-from kubelesson.sim.errors import ApiError
 from kubelesson.sim.network.ingress import INGRESS_CLASSES, INGRESSES, is_traefiks, traefik_classes
-from kubelesson.sim.resources import SERVICE, ResourceType, find
 from kubelesson.sim.store import Obj, WatchEvent
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
 
 NAMESPACE = "kube-system"

@@ -11,7 +11,7 @@ pods) and traefik's router pick among the Service's Ready pods.
 `Dataplane` holds what belongs to one simulated cluster's network: the programs that need
 the cluster (traefik's router, ingress.py), and the choices that rotate (the k3d load
 balancer's next node). `for_store` finds the one of a cluster from anywhere in it. The
-container programs without such needs come from portforward.app_for.
+container programs without such needs come from kubelet/listeners.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubelesson.sim.backends import Backend, image_name
 from kubelesson.sim.controllers.selectors import matches
-from kubelesson.sim.portforward import app_for
+from kubelesson.sim.kubelet.backends import Backend, image_name
+from kubelesson.sim.kubelet.listeners import app_for
 from kubelesson.sim.store import Obj, Store
 
 REFUSED = "refused"  # nothing listens, or a Service without endpoints (kube-proxy REJECT)

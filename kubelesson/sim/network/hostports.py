@@ -28,14 +28,14 @@ import logging
 import socket
 import threading
 
-from kubelesson.sim.backends import Backend
-from kubelesson.sim.cluster import Cluster
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import find
 from kubelesson.sim.controllers.base import is_pod_ready
+from kubelesson.sim.controllers.placement import host_ports
 from kubelesson.sim.controllers.servicelb import LB_NAMESPACE, SVC_NAME, SVC_NAMESPACE
-from kubelesson.sim.errors import ApiError
+from kubelesson.sim.kubelet.backends import Backend
 from kubelesson.sim.network.dataplane import Dataplane, for_store, service_port
-from kubelesson.sim.placement import host_ports
-from kubelesson.sim.resources import find
 from kubelesson.sim.store import Obj
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
-from kubelesson.sim.backends import Backend, HttpRequest, _Buffered, parse_request_head
+from kubelesson.sim.kubelet.backends import Backend, HttpRequest, _Buffered, parse_request_head
 from kubelesson.sim.network.dataplane import Dataplane, endpoints, service_port, target_port
 from kubelesson.sim.store import Obj, Store
 

@@ -23,8 +23,8 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from kubelesson.sim import errors
-from kubelesson.sim.resources import SERVICE
+from kubelesson.sim.api import errors
+from kubelesson.sim.api.resources import SERVICE
 from kubelesson.sim.store import Obj, Store
 
 FIRST, LAST = 30000, 32767  # kube-apiserver's default --service-node-port-range

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 
-from kubelesson.sim.podfs import clean_path
+from kubelesson.sim.kubelet.podfs import clean_path
 from kubelesson.sim.shell.context import Context, program
 from kubelesson.sim.shell.files import pod_hostname
 

@@ -12,8 +12,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from kubelesson.sim.kubelet.podfs import Filesystem, clean_path, mounts_for
 from kubelesson.sim.network.dns import CLUSTER_DOMAIN
-from kubelesson.sim.podfs import Filesystem, clean_path, mounts_for
 from kubelesson.sim.shell.profiles import Profile
 
 Kind = Literal["file", "dir"]

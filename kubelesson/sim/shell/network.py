@@ -10,7 +10,7 @@ import socket
 import threading
 from collections.abc import Mapping
 
-from kubelesson.sim.backends import Backend
+from kubelesson.sim.kubelet.backends import Backend
 from kubelesson.sim.network.dataplane import REFUSED, TIMEOUT, for_store
 from kubelesson.sim.network.dns import Answer, Resolver, is_ip
 from kubelesson.sim.store import Store

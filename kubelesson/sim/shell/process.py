@@ -22,7 +22,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kubelesson.sim import environment, timeutil
+from kubelesson.sim import timeutil
+from kubelesson.sim.kubelet import environment
 from kubelesson.sim.shell.context import Context
 from kubelesson.sim.shell.files import ContainerFiles, pod_hostname
 from kubelesson.sim.shell.io import Killed, Sink, Stdin, Tee, closed_stdin
@@ -32,7 +33,7 @@ from kubelesson.sim.shell.sh import NotFound, run_argv
 from kubelesson.sim.store import Obj, Store
 
 if TYPE_CHECKING:
-    from kubelesson.sim.lifecycle import Lifecycle
+    from kubelesson.sim.kubelet.lifecycle import Lifecycle
 
 ATTACH_WAIT = 10.0
 
@@ -127,7 +128,7 @@ class _LogWriter:
 
 class MainProcess:
     def __init__(self, lifecycle: Lifecycle, pod: Obj, container: Obj) -> None:
-        from kubelesson.sim.lifecycle import LogLine
+        from kubelesson.sim.kubelet.lifecycle import LogLine
 
         self.lifecycle = lifecycle
         self.pod = pod
@@ -236,7 +237,7 @@ def forget(uid: str) -> None:
 def container_exited(lifecycle: Lifecycle, pod: Obj, name: str, code: int, reason: str,
                      message: str) -> None:
     """The kubelet's view of a main process that ended."""
-    from kubelesson.sim.lifecycle import _set_condition
+    from kubelesson.sim.kubelet.lifecycle import _set_condition
 
     now = timeutil.rfc3339(timeutil.now())
     policy = (pod.get("spec") or {}).get("restartPolicy", "Always")

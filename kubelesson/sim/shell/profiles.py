@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kubelesson.sim.backends import CADDY_FILES, NGINX_FILES, image_name
-from kubelesson.sim.images import split_reference
+from kubelesson.sim.kubelet.backends import CADDY_FILES, NGINX_FILES, image_name
+from kubelesson.sim.kubelet.images import split_reference
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROOT_DIRS = ("/bin", "/dev", "/etc", "/home", "/lib", "/media", "/mnt", "/opt", "/proc",

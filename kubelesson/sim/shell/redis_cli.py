@@ -127,7 +127,7 @@ def redis_cli(ctx: Context, argv: list[str]) -> int:
 
 def _run(ctx: Context, target: _Target, command: list[str], *, tty: bool) -> int:
     if target.host in LOCAL:
-        from kubelesson.sim.portforward import app_for
+        from kubelesson.sim.kubelet.listeners import app_for
 
         app: Any = app_for(ctx.pod, target.port)
         ip = "127.0.0.1"

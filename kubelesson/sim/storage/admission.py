@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from kubelesson.sim import errors, resources
+from kubelesson.sim.api import errors, resources
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.storage.printers import is_default_class
 from kubelesson.sim.store import Admission, Obj

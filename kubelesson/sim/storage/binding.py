@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from kubelesson.sim import placement
+from kubelesson.sim.controllers import placement
 from kubelesson.sim.store import Obj, Store
 
 PVCS = "persistentvolumeclaims"

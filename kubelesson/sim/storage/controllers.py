@@ -28,7 +28,7 @@ from kubelesson.sim.storage.binding import SELECTED_NODE, claim_class, claim_nam
 from kubelesson.sim.store import Conflict, Obj, WatchEvent
 
 if TYPE_CHECKING:
-    from kubelesson.sim.cluster import Cluster
+    from kubelesson.sim.api.cluster import Cluster
     from kubelesson.sim.controllers.base import Manager
     from kubelesson.sim.storage.disks import NodeDisks
 

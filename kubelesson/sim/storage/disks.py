@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from kubelesson.sim.podfs import clean_path
+from kubelesson.sim.kubelet.podfs import clean_path
 
 
 class NodeDisks:

@@ -4,7 +4,7 @@ pkg/printers/internalversion/printers.go), so the table depends on `--kube-versi
 
 from __future__ import annotations
 
-from kubelesson.sim.printers import Cells, Column, Obj, Printer, _col
+from kubelesson.sim.api.printers import Cells, Column, Obj, Printer, _col
 from kubelesson.sim.timeutil import age
 
 # helper.GetAccessModesAsString prints the modes in this order, whatever the spec's order.

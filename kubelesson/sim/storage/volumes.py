@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kubelesson.sim.podfs import FileSource, HostDirectory, clean_path
+from kubelesson.sim.kubelet.podfs import FileSource, HostDirectory, clean_path
 from kubelesson.sim.storage.disks import NodeDisks
 from kubelesson.sim.store import Obj, Store
 

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubelesson.sim.portforward import SocketTransport, send_status
 from kubelesson.sim.shell import process as processes
 from kubelesson.sim.shell.io import Killed, Stdin, closed_stdin
 from kubelesson.sim.shell.sh import NotFound, run_argv
 from kubelesson.sim.store import Obj, Store
 from kubelesson.sim.streams import protocol
+from kubelesson.sim.streams.portforward import SocketTransport, send_status
 from kubelesson.sim.streams.spdychannels import SpdyChannels
+from kubelesson.sim.streams.websocket import handshake_response
 from kubelesson.sim.streams.wschannels import WebSocketChannels
-from kubelesson.sim.websocket import handshake_response
 
 log = logging.getLogger(__name__)
 JOIN_SECONDS = 2.0

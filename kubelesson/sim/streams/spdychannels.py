@@ -16,10 +16,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kubelesson.sim import spdy
-from kubelesson.sim.portforward import Transport
 from kubelesson.sim.shell.io import Stdin
-from kubelesson.sim.streams import protocol
+from kubelesson.sim.streams import protocol, spdy
+from kubelesson.sim.streams.portforward import Transport
 
 log = logging.getLogger(__name__)
 STREAM_CREATION_TIMEOUT = 30.0  # the kubelet's wait for the client's streams

@@ -18,7 +18,7 @@ from typing import Any
 
 from kubelesson.sim.shell.io import Stdin
 from kubelesson.sim.streams import protocol
-from kubelesson.sim.websocket import (
+from kubelesson.sim.streams.websocket import (
     CLOSE_NORMAL,
     OP_BINARY,
     OP_CLOSE,

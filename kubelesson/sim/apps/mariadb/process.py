@@ -19,12 +19,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from kubelesson.sim import images
 from kubelesson.sim.apps.mariadb.datadir import Account, DataDir, password_hash
 from kubelesson.sim.apps.mariadb.sql import Instance
 from kubelesson.sim.apps.mariadb.wire import MySQLServer
 from kubelesson.sim.apps.process import Host, Process, stamp
-from kubelesson.sim.backends import Backend
+from kubelesson.sim.kubelet import images
+from kubelesson.sim.kubelet.backends import Backend
 
 DATADIR = "/var/lib/mysql"
 SOCKET = "/run/mysqld/mysqld.sock"

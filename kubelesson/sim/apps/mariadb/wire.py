@@ -23,7 +23,7 @@ from kubelesson.sim.apps.mariadb.sql import (
     Session,
     SqlError,
 )
-from kubelesson.sim.backends import Backend
+from kubelesson.sim.kubelet.backends import Backend
 
 NATIVE = "mysql_native_password"
 MAX_PACKET = 16 * 1024 * 1024

@@ -19,24 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kubelesson.sim import (
-    discovery,
-    errors,
-    openapi,
-    printers,
-    protobuf,
-    resources,
-    schema,
-    timeutil,
-)
-from kubelesson.sim.cluster import Cluster
-from kubelesson.sim.connections import ConnectionTable
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.housekeeping import Housekeeping
-from kubelesson.sim.lifecycle import PREVIOUS_LOG
-from kubelesson.sim.resources import POD, ResourceType
-from kubelesson.sim.selectors import both, field_selector, label_selector
+from kubelesson.sim import timeutil
+from kubelesson.sim.api import discovery, errors, openapi, printers, protobuf, resources, schema
+from kubelesson.sim.api.cluster import Cluster
+from kubelesson.sim.api.connections import ConnectionTable
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import POD, ResourceType
+from kubelesson.sim.api.selectors import both, field_selector, label_selector
+from kubelesson.sim.kubelet.lifecycle import PREVIOUS_LOG
 from kubelesson.sim.store import Closed, Gone, Obj, Watcher
+from kubelesson.sim.store.housekeeping import Housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -844,7 +836,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _portforward(self, pod: Obj) -> None:
         try:
-            from kubelesson.sim.portforward import serve_portforward
+            from kubelesson.sim.streams.portforward import serve_portforward
         except ImportError:
             raise errors.ApiError(404, "NotFound",
                                   "port-forward is not available in this simulator build",

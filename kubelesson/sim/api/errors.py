@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubelesson.sim.resources import ResourceType
+from kubelesson.sim.api.resources import ResourceType
 
 
 class ApiError(Exception):

@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from kubelesson.sim.resources import GROUPS, ResourceType, in_group
+from kubelesson.sim.api.resources import GROUPS, ResourceType, in_group
 
 
 def _gv_path(group: str) -> str:

@@ -20,11 +20,11 @@ import ipaddress
 import re
 from typing import Any
 
-from kubelesson.sim import errors
-from kubelesson.sim.cluster import DNS1035_MSG, SUBDOMAIN_MSG
+from kubelesson.sim.api import errors
+from kubelesson.sim.api.cluster import DNS1035_MSG, SUBDOMAIN_MSG
+from kubelesson.sim.api.resources import SERVICE, by_kind
 from kubelesson.sim.network import nodeports
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.resources import SERVICE, by_kind
 from kubelesson.sim.store import Obj, Store
 
 INGRESSES = "ingresses.networking.k8s.io"

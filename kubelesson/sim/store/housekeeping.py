@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from kubelesson.sim.controllers.scheduler import Scheduler
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.scheduler import Scheduler
 from kubelesson.sim.store import Closed, Store, Watcher
 
 EVENTS = "events"

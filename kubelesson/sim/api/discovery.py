@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelesson.sim.api.resources import GROUPS, ResourceType, in_group
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.resources import GROUPS, ResourceType, in_group
 
 # kubectl reads aggregated discovery only when the reply carries exactly this media type;
 # the same body as plain application/json is taken for the legacy format and fails.

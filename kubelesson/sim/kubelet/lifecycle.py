@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelesson.sim import images, placement, podfs, timeutil
+from kubelesson.sim import timeutil
+from kubelesson.sim.api.printers import pod_status
+from kubelesson.sim.controllers import placement
+from kubelesson.sim.controllers.scheduler import Scheduler
+from kubelesson.sim.kubelet import images, podfs
+from kubelesson.sim.kubelet.prober import Prober, initial_state, readiness_conditions
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.printers import pod_status
-from kubelesson.sim.prober import Prober, initial_state, readiness_conditions
-from kubelesson.sim.scheduler import Scheduler
 from kubelesson.sim.storage import binding
 from kubelesson.sim.store import Obj, Store
 
@@ -771,7 +773,7 @@ class Lifecycle:
     def _config_problem(self, pod: Obj, container: Obj, envs: dict[str, dict[str, str]]) -> str | None:
         """Build the container's environment (environment.py), or say why the kubelet
         cannot (a missing Secret or key: CreateContainerConfigError)."""
-        from kubelesson.sim import environment
+        from kubelesson.sim.kubelet import environment
 
         try:
             envs[container["name"]] = environment.build(self.store, pod, container)
@@ -789,7 +791,7 @@ class Lifecycle:
 
     def _programs_started(self, pod: Obj, containers: list[Obj], outcome: dict[str, str],
                           envs: dict[str, dict[str, str]]) -> None:
-        from kubelesson.sim import environment
+        from kubelesson.sim.kubelet import environment
 
         for c in containers:
             if outcome.get(c["name"]) != "running":
@@ -800,7 +802,7 @@ class Lifecycle:
                 self.runtime.started(pod, c, env)
 
     def _programs_gone(self, pod: Obj) -> None:
-        from kubelesson.sim import environment
+        from kubelesson.sim.kubelet import environment
 
         if self.runtime is not None:
             self.runtime.pod_gone(pod)

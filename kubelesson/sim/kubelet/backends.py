@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import unquote
 
-from kubelesson.sim.podfs import Filesystem, Kind, Mount, clean_path
+from kubelesson.sim.kubelet.podfs import Filesystem, Kind, Mount, clean_path
 
 RECV_SIZE = 65536
 # A request head or a RESP command bigger than this is not something a lesson sends.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubelesson.sim.errors import ApiError, bad_request
+from kubelesson.sim.api.errors import ApiError, bad_request
 
 # Lists of maps that strategic merge patch merges item by item, by this key. The choice
 # for `ports` depends on where it sits (containers use containerPort, services port).

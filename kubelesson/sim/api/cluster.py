@@ -11,12 +11,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from kubelesson.sim import errors, patch, probes, schema, storage, timeutil
-from kubelesson.sim.errors import ApiError
-from kubelesson.sim.lifecycle import Lifecycle, NodeInfo
+from kubelesson.sim import storage, timeutil
+from kubelesson.sim.api import errors, patch, schema
+from kubelesson.sim.api.errors import ApiError
+from kubelesson.sim.api.resources import NAMESPACE, NODE, POD, SERVICE, ResourceType
+from kubelesson.sim.api.selectors import Predicate
+from kubelesson.sim.kubelet import probes
+from kubelesson.sim.kubelet.lifecycle import Lifecycle, NodeInfo
 from kubelesson.sim.options import SimOptions
-from kubelesson.sim.resources import NAMESPACE, NODE, POD, SERVICE, ResourceType
-from kubelesson.sim.selectors import Predicate
 from kubelesson.sim.storage.disks import NodeDisks
 from kubelesson.sim.store import Conflict, Obj, Store, deep_copy
 
@@ -662,7 +664,7 @@ class Cluster:
 
         marked = self.store.mutate(NAMESPACE.key, "", name, mark)
         assert marked is not None
-        from kubelesson.sim.resources import RESOURCES
+        from kubelesson.sim.api.resources import RESOURCES
 
         for rt in RESOURCES:
             if not rt.namespaced:

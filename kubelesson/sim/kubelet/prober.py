@@ -1,5 +1,5 @@
 """The simulated kubelet's prober (pkg/kubelet/prober): readiness, liveness and startup
-probes, one worker per container and probe, probing what runs in the pod (probes.py).
+probes, one worker per container and probe, probing what runs in the pod (kubelet/probes.py).
 
 A worker is made when the kubelet admits the pod (lifecycle._assigned) and ticks every
 periodSeconds from then on; a readiness worker is also run at once when its container
@@ -38,11 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kubelesson.sim import images, probes, timeutil
+from kubelesson.sim import timeutil
+from kubelesson.sim.kubelet import images, probes
 from kubelesson.sim.store import Obj
 
 if TYPE_CHECKING:
-    from kubelesson.sim.lifecycle import Lifecycle
+    from kubelesson.sim.kubelet.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 PODS = "pods"
@@ -371,7 +372,7 @@ class Prober:
     def _patch(self, namespace: str, name: str, uid: str,
                change: Callable[[Obj], bool]) -> Obj | None:
         """Change the pod if `change` says it did; the pod as stored, or None."""
-        from kubelesson.sim.lifecycle import _ordered_conditions
+        from kubelesson.sim.kubelet.lifecycle import _ordered_conditions
 
         changed: list[bool] = []
 
@@ -562,8 +563,8 @@ class Prober:
     def _start_again(self, pod: Obj, name: str) -> None:
         """A new container in place of the killed one: the programs of lesson 7 through their
         runtime, the others here (a fresh static server, the shell's command run again)."""
-        from kubelesson.sim import environment, portforward
-        from kubelesson.sim import lifecycle as kubelet
+        from kubelesson.sim.kubelet import environment, listeners
+        from kubelesson.sim.kubelet import lifecycle as kubelet
         from kubelesson.sim.shell import process as shell
 
         container = _container(pod, name)
@@ -619,7 +620,7 @@ class Prober:
         self.lifecycle.event(updated, "Started", f"Started container {name}", field_path=field_path)
         with contextlib.suppress(environment.ConfigError):  # else: the environment it had
             environment.remember(uid, name, environment.build(self.store, updated, container))
-        portforward.restarted(updated, container)
+        listeners.restarted(updated, container)
         if runs_command:
             shell.start(self.lifecycle, updated, container)
         self.container_started(updated, name)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kubelesson.sim.errors import ApiError, bad_request
+from kubelesson.sim.api.errors import ApiError, bad_request
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]

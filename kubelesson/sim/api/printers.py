@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubelesson.sim import endpointprinters, netprinters
-from kubelesson.sim.resources import ResourceType
+from kubelesson.sim.api import endpointprinters, netprinters
+from kubelesson.sim.api.resources import ResourceType
 from kubelesson.sim.timeutil import age, human_duration, parse
 
 Obj = dict[str, Any]
