@@ -9,6 +9,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -154,3 +155,28 @@ def test_client_with_another_plugin_is_switched(server: int) -> None:
         sock.sendall(struct.pack("<I", len(token))[:3] + bytes([seq + 1]) + token)
         _, ok = _packet(sock)
         assert ok[0] == 0 and scramble  # OK packet
+
+
+def test_the_port_is_open_when_the_log_says_so(tmp_path: Path) -> None:
+    """A client that waits for `port: 3306` in the log (lesson 7 does) must find the port
+    open: mariadbd creates its sockets before it writes that line."""
+    from kubelesson.sim.apps.mariadb.process import MariaDB
+    from kubelesson.sim.apps.process import Host
+    from kubelesson.sim.kubelet.podfs import Filesystem
+    from kubelesson.sim.options import SimOptions
+
+    seen: list[tuple[str, bool]] = []
+    timers: list[tuple[float, Any]] = []
+    host = Host(pod={"metadata": {"uid": "u", "namespace": "default"}}, container={"name": "mariadb"},
+                image="mariadb:11.4", env={"MARIADB_ROOT_PASSWORD": "password"}, fs=Filesystem({}),
+                scratch=tmp_path, options=SimOptions(database_init_seconds=0.0), network=None,  # type: ignore[arg-type]
+                log=lambda line: seen.append((line, process.listening)),
+                later=lambda delay, step: timers.append((delay, step)), exit=lambda code: None)
+    process = MariaDB(host)
+    process.start()
+    while timers:  # run the start-up's timers in order, as the node's clock would
+        timers.sort(key=lambda timer: timer[0])
+        timers.pop(0)[1]()
+    ready = [listening for line, listening in seen if "port: 3306" in line]
+    assert ready == [True]
+    assert process.listener(3306) is not None

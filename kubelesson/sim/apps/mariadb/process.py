@@ -177,8 +177,10 @@ class MariaDB(Process):
             self.fail()
             return
         self.server = MySQLServer(Instance(self.datadir, self.full))
-        self._server_start_lines(port)
+        # Listening before the line that says so, as mariadbd creates its sockets first: a
+        # client that waits for `port: 3306` in the log must find the port open.
         self.listening = True
+        self._server_start_lines(port)
 
     # -- running --------------------------------------------------------------------------
     def listener(self, port: int) -> Backend | None:
