@@ -35,6 +35,19 @@ def parse(value: object) -> float | None:
         return None
 
 
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration text, as the kubelet writes it into events: 700ms, 1.5s, 10s,
+    1m20s, 5m0s, 1h0m0s."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms" if seconds > 0 else "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours or minutes:
+        text = f"{int(minutes)}m{text}"
+    return f"{int(hours)}h{text}" if hours else text
+
+
 def human_duration(seconds: float) -> str:
     """The apiserver's short duration format used for AGE (`6s`, `5m52s`, `3d5h`, `2y30d`)."""
     s = int(seconds)  # truncate toward zero, like Go's Duration / time.Second

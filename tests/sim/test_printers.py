@@ -83,3 +83,10 @@ def test_restarts_with_ago() -> None:
     assert pod_restarts(pod, now) == "5 (2m3s ago)"
     assert pod_restarts(_pod({**RUNNING, "restartCount": 0}), now) == "0"
     assert pod_restarts(_pod({**RUNNING, "restartCount": 2}), now) == "2"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.7, "700ms"), (1.5, "1.5s"), (10, "10s"), (80, "1m20s"), (300, "5m0s"), (3600, "1h0m0s"), (0, "0s"),
+])
+def test_go_duration_as_the_kubelet_writes_it(seconds: float, text: str) -> None:
+    assert timeutil.go_duration(seconds) == text

@@ -19,7 +19,7 @@ from kubelesson.sim import timeutil
 from kubelesson.sim.apps import registry
 from kubelesson.sim.apps.network import ClusterNetwork
 from kubelesson.sim.apps.process import Host, Process
-from kubelesson.sim.kubelet import environment, images, podfs
+from kubelesson.sim.kubelet import environment, podfs
 from kubelesson.sim.kubelet.backends import image_name
 from kubelesson.sim.kubelet.lifecycle import PREVIOUS_LOG, LogLine
 from kubelesson.sim.kubelet.prober import initial_state
@@ -40,14 +40,6 @@ def _catalogue() -> dict[str, type[Process]]:
     from kubelesson.sim.apps.traq import Traq, TraqUI
 
     return {"mariadb": MariaDB, "traq": Traq, "traq-ui": TraqUI}
-
-
-def _go_duration(seconds: float) -> str:
-    """Go's Duration text for the back-off message: 10s, 20s, 1m20s, 5m0s."""
-    whole = int(round(seconds))
-    if whole < 60:
-        return f"{whole}s" if seconds >= 1 else f"{round(seconds * 1000)}ms"
-    return f"{whole // 60}m{whole % 60}s"
 
 
 class AppRuntime:
@@ -170,7 +162,7 @@ class AppRuntime:
 
     def _back_off(self, pod: Obj, name: str, delay: float) -> None:
         meta = pod["metadata"]
-        message = (f"back-off {_go_duration(delay / self.options.backoff_seconds)} restarting "
+        message = (f"back-off {timeutil.go_duration(round(delay / self.options.backoff_seconds))} restarting "
                    f"failed container={name} pod={meta['name']}_{meta.get('namespace', '')}"
                    f"({meta['uid']})")
 
@@ -202,8 +194,6 @@ class AppRuntime:
                           if c.get("name") == name), None)
         if container is None:
             return
-        field = f"spec.containers{{{name}}}"
-        image = str(container.get("image", ""))
         try:
             env = environment.build(self.store, pod, container)
         except environment.ConfigError as problem:
@@ -234,19 +224,7 @@ class AppRuntime:
         updated = self.lifecycle._update(pod, running)
         if updated is None:
             return
-        if container.get("imagePullPolicy") == "Always":
-            self.lifecycle.event(updated, "Pulling", f'Pulling image "{image}"', field_path=field)
-            took = f"{max(self.options.creating_seconds, 0.001):.3f}".rstrip("0").rstrip(".") + "s"
-            known = images.lookup(image)
-            size = known.size if known is not None else 0
-            self.lifecycle.event(updated, "Pulled", f'Successfully pulled image "{image}" in '
-                                 f"{took} ({took} including waiting). Image size: {size} bytes.",
-                                 field_path=field)
-        else:
-            self.lifecycle.event(updated, "Pulled", f'Container image "{image}" already present '
-                                 "on machine", field_path=field)
-        self.lifecycle.event(updated, "Created", f"Created container: {name}", field_path=field)
-        self.lifecycle.event(updated, "Started", f"Started container {name}", field_path=field)
+        self.lifecycle.container_restart_events(updated, container)
         environment.remember(uid, name, env)
         self.started(updated, container, env)
         self.lifecycle.prober.container_started(updated, name)

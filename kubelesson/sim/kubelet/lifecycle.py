@@ -60,13 +60,6 @@ class LogLine:
 PREVIOUS_LOG = "/previous"
 
 
-def _go_duration(seconds: float) -> str:
-    """Go's time.Duration text, as the kubelet's "Pulled" message prints it (700ms, 1.5s)."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
-
-
 def _kubelet_backoff(restarts: int) -> str:
     """The back-off the kubelet names after the n-th restart: 10s doubling, at most 5m0s."""
     seconds = min(10 * 2 ** (restarts - 1), 300)
@@ -159,6 +152,25 @@ class Lifecycle:
         }
         with self._lock:
             self.transitions.append(entry)
+
+    def container_restart_events(self, pod: Obj, container: Obj) -> None:
+        """What the kubelet records when it starts a container again in a running pod: the
+        pull (only with imagePullPolicy Always) or the image found on the node, then
+        Created and Started."""
+        name, image = str(container.get("name", "")), str(container.get("image", ""))
+        field_path = f"spec.containers{{{name}}}"
+        if container.get("imagePullPolicy") == "Always":
+            took = timeutil.go_duration(self.options.creating_seconds)
+            known = images.lookup(image)
+            size = known.size if known is not None else 0
+            self.event(pod, "Pulling", f'Pulling image "{image}"', field_path=field_path)
+            self.event(pod, "Pulled", f'Successfully pulled image "{image}" in {took} '
+                       f"({took} including waiting). Image size: {size} bytes.", field_path=field_path)
+        else:
+            self.event(pod, "Pulled", f'Container image "{image}" already present on machine',
+                       field_path=field_path)
+        self.event(pod, "Created", f"Created container: {name}", field_path=field_path)
+        self.event(pod, "Started", f"Started container {name}", field_path=field_path)
 
     def event(self, obj: Obj, reason: str, message: str, *, type_: str = "Normal",
               component: str = "kubelet", field_path: str = "") -> None:
@@ -507,7 +519,7 @@ class Lifecycle:
                            field_path=fp)
                 continue
             image = images.lookup(ref)
-            took = _go_duration(self.options.creating_seconds)
+            took = timeutil.go_duration(self.options.creating_seconds)
             size = image.size if image else 0
             self.event(updated, "Pulled", f'Successfully pulled image "{ref}" in {took} '
                        f"({took} including waiting). Image size: {size} bytes.",

@@ -110,11 +110,6 @@ def _container(pod: Obj, name: str) -> Obj | None:
                  if c.get("name") == name), None)
 
 
-def _go_duration(seconds: float) -> str:
-    whole = int(round(seconds))
-    return f"{whole // 60}m{whole % 60}s" if whole >= 60 else f"{whole}s"
-
-
 # -- workers ------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class Worker:
@@ -533,7 +528,7 @@ class Prober:
         with self._lock:
             seconds = self._backoff.get((uid, name), (BACKOFF_FIRST, 0.0))[0]
         who = f"{meta['name']}_{meta.get('namespace', '')}({uid})"
-        shown = _go_duration(seconds / self.options.backoff_seconds)
+        shown = timeutil.go_duration(round(seconds / self.options.backoff_seconds))
 
         def change(p: Obj) -> bool:
             cs = _status_of(p, name)
@@ -605,19 +600,7 @@ class Prober:
         updated = self._patch(str(meta.get("namespace", "")), str(meta["name"]), uid, change)
         if updated is None:
             return
-        field_path = f"spec.containers{{{name}}}"
-        if container.get("imagePullPolicy") == "Always":
-            took = kubelet._go_duration(self.options.creating_seconds)
-            size = known.size if known is not None else 0
-            self.lifecycle.event(updated, "Pulling", f'Pulling image "{image}"', field_path=field_path)
-            self.lifecycle.event(updated, "Pulled", f'Successfully pulled image "{image}" in {took} '
-                                 f"({took} including waiting). Image size: {size} bytes.",
-                                 field_path=field_path)
-        else:
-            self.lifecycle.event(updated, "Pulled", f'Container image "{image}" already present on '
-                                 "machine", field_path=field_path)
-        self.lifecycle.event(updated, "Created", f"Created container: {name}", field_path=field_path)
-        self.lifecycle.event(updated, "Started", f"Started container {name}", field_path=field_path)
+        self.lifecycle.container_restart_events(updated, container)
         with contextlib.suppress(environment.ConfigError):  # else: the environment it had
             environment.remember(uid, name, environment.build(self.store, updated, container))
         listeners.restarted(updated, container)
