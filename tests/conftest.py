@@ -73,6 +73,17 @@ def packaged_kubectl(minor: int) -> Path | None:
     return target
 
 
+def course_copy(tmp_path: Path, *lessons: int) -> Path:
+    """A copy of this course folder (all of examples/, the given lessons' files) that a
+    test may change freely."""
+    course = tmp_path / "course"
+    (course / "transcripts").mkdir(parents=True)
+    shutil.copytree(ROOT / "examples", course / "examples")
+    for number in lessons:
+        shutil.copy(ROOT / "transcripts" / f"{number}.yaml", course / "transcripts")
+    return course
+
+
 def course_kubectl() -> Path | None:
     """kubectl 1.30, the version the course was written with."""
     return packaged_kubectl(30)

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Cli, course_kubectl
+from tests.conftest import Cli, course_copy, course_kubectl
 
 SIM = ("--context", "kubelesson-sim")
-
-
-def _course_copy(tmp_path: Path) -> Path:
-    course = tmp_path / "course"
-    (course / "transcripts").mkdir(parents=True)
-    shutil.copytree(ROOT / "examples", course / "examples")
-    shutil.copy(ROOT / "transcripts" / "4.yaml", course / "transcripts")
-    return course
 
 
 def test_check_4_passes(sim_cli: Cli) -> None:
@@ -49,7 +40,7 @@ def test_check_4_passes_with_the_courses_kubectl_1_30(sim_cli: Cli) -> None:
 def test_the_learners_file_is_never_edited(sim_cli: Cli, tmp_path: Path) -> None:
     """A file the learner already switched to caddy:2.7 is switched back in the copy, so the
     step still rolls out a change; the file itself stays as the learner left it."""
-    course = _course_copy(tmp_path)
+    course = course_copy(tmp_path, 4)
     manifest = course / "examples" / "4_deployment.yaml"
     manifest.write_text(manifest.read_text().replace("caddy:2.6", "caddy:2.7"))
     before = manifest.read_bytes()
@@ -59,7 +50,7 @@ def test_the_learners_file_is_never_edited(sim_cli: Cli, tmp_path: Path) -> None
 
 
 def test_a_change_that_cannot_be_made_is_a_clear_error(sim_cli: Cli, tmp_path: Path) -> None:
-    course = _course_copy(tmp_path)
+    course = course_copy(tmp_path, 4)
     manifest = course / "examples" / "4_deployment.yaml"
     manifest.write_text(manifest.read_text().replace("image: caddy:2.6", "image: nginx"))
     result = sim_cli("check", "4", *SIM, "--root", str(course), "--lang", "en")
@@ -70,7 +61,7 @@ def test_a_change_that_cannot_be_made_is_a_clear_error(sim_cli: Cli, tmp_path: P
 
 def test_a_tag_that_does_not_exist_stalls_the_rollout_and_says_so_within_a_minute(sim_cli: Cli,
                                                                                   tmp_path: Path) -> None:
-    course = _course_copy(tmp_path)
+    course = course_copy(tmp_path, 4)
     lesson = course / "transcripts" / "4.yaml"
     lesson.write_text(lesson.read_text().replace("with: 'image: caddy:2.7'", "with: 'image: caddy:2.77'"))
     started = time.monotonic()

@@ -6,25 +6,16 @@ port-forward. The real kubectl and the real `kubelesson` command against the sim
 from __future__ import annotations
 
 import json
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Cli, course_kubectl
+from tests.conftest import ROOT, Cli, course_copy, course_kubectl
 
 SIM = ("--context", "kubelesson-sim")
 COURSE = Path(__file__).resolve().parents[2] / "shared" / "course"
 CHAPTER = COURSE / "docs" / "5_services.md"
-
-
-def _course_copy(tmp_path: Path) -> Path:
-    course = tmp_path / "course"
-    (course / "transcripts").mkdir(parents=True)
-    shutil.copytree(ROOT / "examples", course / "examples")
-    shutil.copy(ROOT / "transcripts" / "5.yaml", course / "transcripts")
-    return course
 
 
 def test_check_5_passes_in_a_sandbox(sim_cli: Cli) -> None:
@@ -59,7 +50,7 @@ def test_check_5_passes_with_the_courses_kubectl_1_30(sim_cli: Cli) -> None:
 def test_an_ingress_for_another_host_fails_the_probe(sim_cli: Cli, tmp_path: Path) -> None:
     """traefik routes by the Host header: an Ingress naming another host leaves the lesson's
     host unrouted (404), and the probe says so instead of passing."""
-    course = _course_copy(tmp_path)
+    course = course_copy(tmp_path, 5)
     manifest = course / "examples" / "5_ingress.yaml"
     manifest.write_text(manifest.read_text().replace("caddy.local.trapti.tech", "other.local.trapti.tech"))
     lesson = course / "transcripts" / "5.yaml"

@@ -4,13 +4,12 @@ through the real `kubelesson` command."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from kubelesson.sim import SimHandle
-from tests.conftest import ROOT, Cli, course_kubectl
+from tests.conftest import Cli, course_copy, course_kubectl
 from tests.sim.conftest import VENV_KUBECTL, Kubectl
 from tests.sim.storage_support import course_file, mysql, ready_database, run_sql
 
@@ -41,10 +40,7 @@ def test_check_7_passes_twice_in_a_row_with_kubectl_1_37_and_1_30(sim_cli: Cli) 
 
 
 def test_an_empty_dir_instead_of_host_path_loses_the_rows_and_says_so(sim_cli: Cli, tmp_path: Path) -> None:
-    course = tmp_path / "course"
-    (course / "transcripts").mkdir(parents=True)
-    shutil.copytree(ROOT / "examples", course / "examples")
-    shutil.copy(ROOT / "transcripts" / "7.yaml", course / "transcripts")
+    course = course_copy(tmp_path, 7)
     manifest = course / "examples" / "7_hostpath_pod.yaml"
     host_path = "      hostPath:\n        path: /data/mariadb\n        type: DirectoryOrCreate\n"
     assert host_path in manifest.read_text()

@@ -4,7 +4,6 @@ kubectl against the simulator, through the real `kubelesson` command."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,10 @@ from typing import Any
 import pytest
 
 from kubelesson.sim import SimHandle, SimOptions, running
-from tests.conftest import ROOT, Cli, course_kubectl
+from tests.conftest import Cli, course_copy, course_kubectl
 
 SIM = ("--context", "kubelesson-sim")
 FAST = {"pending_seconds": 0.05, "creating_seconds": 0.15, "terminating_seconds": 0.2}
-
-
-def _course_copy(tmp_path: Path, *numbers: int) -> Path:
-    """A copy of the course folder with only the given lessons, to change it freely."""
-    course = tmp_path / "course"
-    (course / "transcripts").mkdir(parents=True)
-    shutil.copytree(ROOT / "examples", course / "examples")
-    for number in numbers:
-        shutil.copy(ROOT / "transcripts" / f"{number}.yaml", course / "transcripts")
-    return course
 
 
 def _lesson_json(text: str) -> dict[str, Any]:
@@ -138,7 +127,7 @@ def test_check_6_passes(sim_cli: Cli) -> None:
 
 
 def test_a_changed_page_fails_check_6_with_a_readable_diff(sim_cli: Cli, tmp_path: Path) -> None:
-    course = _course_copy(tmp_path, 6)
+    course = course_copy(tmp_path, 6)
     manifest = course / "examples" / "6_configmap_pod.yaml"
     manifest.write_text(manifest.read_text().replace("Hello from ConfigMap!", "Hello from somewhere else"))
     result = sim_cli("check", "6", *SIM, "--root", str(course), "--lang", "en")
@@ -149,7 +138,7 @@ def test_a_changed_page_fails_check_6_with_a_readable_diff(sim_cli: Cli, tmp_pat
 
 
 def test_a_mount_elsewhere_shows_caddys_own_page_and_says_so(sim_cli: Cli, tmp_path: Path) -> None:
-    course = _course_copy(tmp_path, 6)
+    course = course_copy(tmp_path, 6)
     manifest = course / "examples" / "6_configmap_pod.yaml"
     manifest.write_text(manifest.read_text().replace("mountPath: /usr/share/caddy", "mountPath: /srv"))
     result = sim_cli("check", "6", *SIM, "--root", str(course), "--lang", "en")

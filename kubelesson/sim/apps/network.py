@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from kubelesson.sim.kubelet.backends import Backend
+from kubelesson.sim.kubelet.backends import Backend, serve_client
 from kubelesson.sim.network.dataplane import TIMEOUT, for_store
 from kubelesson.sim.network.dns import CLUSTER_DNS, Resolver, is_ip
 from kubelesson.sim.store import Store
@@ -54,11 +54,7 @@ def _socket_to(backend: Backend, client_ip: str, port: int) -> socket.socket:
 
     def serve() -> None:
         try:
-            serve_from = getattr(backend, "serve_from", None)
-            if serve_from is not None:
-                serve_from(theirs, client_ip)
-            else:
-                backend.serve(theirs)
+            serve_client(backend, theirs, client_ip)
         finally:
             with contextlib.suppress(OSError):
                 theirs.close()

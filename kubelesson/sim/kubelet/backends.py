@@ -39,6 +39,16 @@ class Backend(ABC):
     def serve(self, conn: socket.socket) -> None: ...
 
 
+def serve_client(backend: Backend, conn: socket.socket, client_ip: str) -> None:
+    """Serve one connection from a client in the cluster: a program that wants the client's
+    address (traQ logs it) gets it through `serve_from`."""
+    serve_from = getattr(backend, "serve_from", None)
+    if serve_from is not None:
+        serve_from(conn, client_ip)
+    else:
+        backend.serve(conn)
+
+
 def image_name(image: str) -> str:
     """The bare repository name of an image reference: `docker.io/library/caddy:2.8@sha…`
     → `caddy`."""

@@ -26,7 +26,7 @@ def app_for(pod: Mapping[str, Any], port: int) -> Backend | None:
     running = registry.listener(pod, port)  # asked each time: they start and stop listening
     if not isinstance(running, registry.NotMine):
         return running
-    key = (str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name")), port)
+    key = (str(nested(pod, "metadata", "uid") or nested(pod, "metadata", "name")), port)
     with _apps_lock:
         if key not in _apps:
             _apps[key] = _first_backend(pod, port)
@@ -36,7 +36,7 @@ def app_for(pod: Mapping[str, Any], port: int) -> Backend | None:
 def restarted(pod: Mapping[str, Any], container: Mapping[str, Any]) -> None:
     """The kubelet restarted this container (a failed liveness probe): what its image
     served starts afresh, as a new process does (a redis has lost its keys)."""
-    uid = str(_get(pod, "metadata", "uid") or _get(pod, "metadata", "name"))
+    uid = str(nested(pod, "metadata", "uid") or nested(pod, "metadata", "name"))
     image = str(container.get("image", ""))
     with _apps_lock:
         for key in [k for k in _apps if k[0] == uid and backend_for(image, k[1]) is not None]:
@@ -44,7 +44,7 @@ def restarted(pod: Mapping[str, Any], container: Mapping[str, Any]) -> None:
 
 
 def _first_backend(pod: Mapping[str, Any], port: int) -> Backend | None:
-    containers = _get(pod, "spec", "containers") or []
+    containers = nested(pod, "spec", "containers") or []
     for container in containers:
         image = container.get("image") if isinstance(container, Mapping) else None
         if not isinstance(image, str):
@@ -55,7 +55,8 @@ def _first_backend(pod: Mapping[str, Any], port: int) -> Backend | None:
     return None
 
 
-def _get(obj: Mapping[str, Any], *path: str) -> Any:
+def nested(obj: Mapping[str, Any], *path: str) -> Any:
+    """obj[path[0]][path[1]]..., or None where a step is missing or not a mapping."""
     value: Any = obj
     for name in path:
         if not isinstance(value, Mapping):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from kubelesson.sim.kubelet.backends import serve_client
 from kubelesson.sim.store import Obj
 
 KINDS = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -355,11 +356,7 @@ def _get(target: Target, url: str, headers: list[tuple[str, str]],
 
 def _serve(backend: Any, conn: socket.socket, client: str) -> None:
     try:
-        serve_from = getattr(backend, "serve_from", None)
-        if serve_from is not None:
-            serve_from(conn, client)
-        else:
-            backend.serve(conn)
+        serve_client(backend, conn, client)
     except Exception:  # a simulated program's bug must not stop the prober
         pass
     finally:

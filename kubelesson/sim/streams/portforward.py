@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from kubelesson.sim.kubelet.backends import Backend
 from kubelesson.sim.kubelet.listeners import app_for
+from kubelesson.sim.kubelet.listeners import nested as _get
 from kubelesson.sim.streams import spdy
 from kubelesson.sim.streams.websocket import WebSocketError, WebSocketStream, handshake_response
 
@@ -106,15 +107,6 @@ class WebSocketTransport:
         self._ws.close()
         with contextlib.suppress(OSError):
             self._conn.shutdown(socket.SHUT_RDWR)
-
-
-def _get(obj: Mapping[str, Any], *path: str) -> Any:
-    value: Any = obj
-    for name in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(name)
-    return value
 
 
 def sandbox_id(pod: Mapping[str, Any]) -> str:
