@@ -388,7 +388,8 @@ def as_dict(report: Report, lang: str) -> dict[str, Any]:
 def _step_dict(view: StepView, lang: str) -> dict[str, Any]:
     result = view.result
     return {
-        "index": result.index,
+        # A transcript entry's number; the learner's own steps and looks have no entry.
+        "index": None if view.aside is not None else result.index,
         "command": result.command,
         "kind": view.record.step.kind if view.record else "kubectl",
         "verdict": view.verdict,
@@ -436,12 +437,12 @@ def as_junit(reports: Sequence[Report], lang: str) -> str:
             skipped=str(sum(1 for view in report.steps if view.verdict in ("skipped", "own"))),
             time=f"{report.seconds:.3f}",
         )
-        for view in report.steps:
+        for position, view in enumerate(report.steps, 1):  # names must be unique in a suite
             case = ET.SubElement(
                 suite,
                 "testcase",
                 classname=f"lesson{report.lesson.number}",
-                name=f"{view.result.index}: {view.result.command}",
+                name=f"{position}: {view.result.command}",
                 time=f"{view.seconds:.3f}",
             )
             verdict = view.verdict

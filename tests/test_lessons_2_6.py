@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,16 @@ def test_list_shows_lessons_2_3_and_6(cli: Cli) -> None:
     assert result.returncode == 0, result.stderr
     for number, title in ((2, "Your first cluster"), (3, "Your first container"), (6, "Configuring a Pod")):
         assert str(number) in result.stdout and title in result.stdout
+
+
+def test_own_steps_have_no_entry_number_and_junit_names_are_unique(sim_cli: Cli, tmp_path: Path) -> None:
+    """Lesson 2 mixes the learner's own steps and a look with compared steps: only compared
+    steps carry a transcript entry number, and every JUnit testcase has its own name."""
+    junit = tmp_path / "2.xml"
+    result = sim_cli("check", "2", *SIM, "--json", "--junit", str(junit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = _lesson_json(result.stdout)["steps"]
+    assert [(s["kind"], s["index"]) for s in steps] == [
+        ("yourself", None), ("kubectl", 1), ("yourself", None), ("host", None), ("kubectl", 2), ("yourself", None)]
+    names = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase")]
+    assert len(names) == 6 and len(set(names)) == 6, names
