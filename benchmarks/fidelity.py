@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -2031,17 +2031,10 @@ class Runner:
         table after each change is put together from the rows kubectl printed, and the first
         that agrees with the entry is the output (else the last one)."""
         words = self.command_words(plan, ns_map, ports) + ["--watch", "--output-watch-events"]
-        proc = subprocess.Popen([self.kubectl, *words], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=folder, env=env, start_new_session=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
-                                  daemon=True)
-        reader.start()
         target = normalized(plan.entry.command, plan.entry.output)
         ctx = Context(namespaces={used: shown for shown, used in ns_map.items()}, ports=ports)
         found: str | None = None
-        snapshots: list[str] = []
-        try:
+        with self.interrupted_later(words, folder, env) as (_, lines):
             time.sleep(0.5)  # the watch lists what is there first
             for step in plan.during:
                 self.run_step(plan, folder, ns_map, step)
@@ -2056,6 +2049,21 @@ class Runner:
                 elif time.monotonic() - last_change > QUIET:
                     break
                 time.sleep(0.05)
+        return found if found is not None else (watch_tables(lines) or ["".join(lines)])[-1]
+
+    @contextlib.contextmanager
+    def interrupted_later(self, words: list[str], folder: Path,
+                          env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+        """kubectl running in the background, its lines collected as they come, stopped
+        with Ctrl-C (as a user would) when the block ends."""
+        proc = subprocess.Popen([self.kubectl, *words], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, cwd=folder, env=env, start_new_session=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
+                                  daemon=True)
+        reader.start()
+        try:
+            yield proc, lines
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGINT)
@@ -2065,19 +2073,12 @@ class Runner:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             reader.join(timeout=5)
-        return found if found is not None else (watch_tables(lines) or ["".join(lines)])[-1]
 
     def in_background(self, plan: Plan, folder: Path, ns_map: dict[str, str], words: list[str],
                       env: dict[str, str], ports: dict[int, int]) -> str:
         """A port-forward until it printed its Forwarding lines, or a watch while the entry's
         story happens (objects made, scaled, deleted), then interrupted as a user would."""
-        proc = subprocess.Popen([self.kubectl, *words], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=folder, env=env, start_new_session=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
-                                  daemon=True)
-        reader.start()
-        try:
+        with self.interrupted_later(words, folder, env) as (proc, lines):
             if words[:1] == ["port-forward"]:
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and proc.poll() is None \
@@ -2090,15 +2091,6 @@ class Runner:
                     self.run_step(plan, folder, ns_map, step)
                 self.settle(list(ns_map.values()), None)
                 self.until_rows(lines, plan.entry.output)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            reader.join(timeout=5)
         output = "".join(lines)
         for found in re.finditer(r"Forwarding from 127\.0\.0\.1:(\d+) ->", output):
             shown = re.search(r"Forwarding from 127\.0\.0\.1:(\d+) ->", plan.entry.output)
