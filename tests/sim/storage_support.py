@@ -88,7 +88,7 @@ def course_file(name: str) -> Path:
     raise FileNotFoundError(name)
 
 
-def wait_until(check: Any, what: str, timeout: float = 20.0, every: float = 0.1) -> Any:
+def wait_until(check: Any, what: str, timeout: float = 20.0, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from kubelesson.sim.controllers.placement import failure_message
 from kubelesson.sim.network.hostports import HostPortInUse
 from kubelesson.sim.network.ingress import Route, _host_matches, choose
 from tests.sim.conftest import FAST, VENV_KUBECTL, Kubectl
+from tests.sim.storage_support import wait_until
 
 NODE_IPS = "172.18.0.2,172.18.0.3,172.18.0.4,172.18.0.5"
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -91,16 +92,6 @@ spec:
 """
 
 
-def _until(what: str, check: Callable[[], object], seconds: float = 20) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds}s: {what}")
-
-
 def _get(port: int, path: str = "/", host: str | None = None,
          method: str = "GET") -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -140,9 +131,8 @@ def _apply(kubectl: Kubectl, *files: str, text: str | None = None) -> None:
 
 
 def _ready_lb(kubectl: Kubectl, name: str) -> list[str]:
-    return _until(f"{name} gets its node addresses",  # type: ignore[return-value]
-                  lambda: (row := _row(kubectl, "get", "service", name))[3] != "<pending>"
-                  and row)
+    return wait_until(lambda: (row := _row(kubectl, "get", "service", name))[3] != "<pending>"
+                  and row, f"{name} gets its node addresses")
 
 
 # --- LoadBalancer Services and host port 8080 --------------------------------------------
@@ -195,8 +185,8 @@ def test_only_one_load_balancer_holds_a_host_port(kubectl137: Kubectl) -> None:
         return [p for p, row in pods.items()
                 if p.startswith("svclb-other-lb-") and row[2] == "Pending"]
 
-    waiting = _until("four Pending svclb pods", lambda: len(pending_svclb()) == 4
-                     and pending_svclb())
+    waiting = wait_until(lambda: len(pending_svclb()) == 4
+                     and pending_svclb(), "four Pending svclb pods")
     time.sleep(0.5)
     assert _row(kubectl, "get", "service", "other-lb")[3] == "<pending>"
     events = kubectl("describe", "pod", "-n", "kube-system", waiting[0]).out  # type: ignore[index]
@@ -231,18 +221,18 @@ def test_a_changed_service_rolls_its_svclb_pods_and_a_type_change_is_recorded(
             and p.get("status", {}).get("phase") == "Running"
             and not p["metadata"].get("deletionTimestamp") for p in pods)
 
-    _until("the svclb pods rolled to port 9091", rolled)
+    wait_until(rolled, "the svclb pods rolled to port 9091")
     daemonset = json.loads(kubectl("get", "daemonsets", "-n", "kube-system", "-o", "json").out)
     mine = [d for d in daemonset["items"] if d["metadata"]["name"].startswith("svclb-web-")]
     assert mine[0]["metadata"]["generation"] == 2
     described = " ".join(kubectl("describe", "service", "web").out.split())
     assert "service-controller NodePort -> LoadBalancer" in described
-    assert _until("addresses again", lambda: _row(kubectl, "get", "service", "web")[3]
-                  == NODE_IPS)
+    assert wait_until(lambda: _row(kubectl, "get", "service", "web")[3]
+                  == NODE_IPS, "addresses again")
     _apply(kubectl, text=_service("web", "ClusterIP", port=9091))
-    _until("svclb gone", lambda: not any(
+    wait_until(lambda: not any(
         p["metadata"]["name"].startswith("svclb-web-")
-        for p in kubectl.sim.store.list("pods", "kube-system")[0]))
+        for p in kubectl.sim.store.list("pods", "kube-system")[0]), "svclb gone")
     svc = json.loads(kubectl("get", "service", "web", "-o", "json").out)
     assert "finalizers" not in svc["metadata"] and svc["status"] == {"loadBalancer": {}}
     described = " ".join(kubectl("describe", "service", "web").out.split())
@@ -290,12 +280,12 @@ def test_deleting_the_namespace_frees_the_host_port(kubectl137: Kubectl) -> None
     kubectl = kubectl137
     assert kubectl("create", "namespace", "lesson").rc == 0
     assert kubectl("apply", "-n", "lesson", "-f", "examples/5_lb_service.yaml").rc == 0
-    _until("svclb DaemonSet", lambda: "svclb-caddy-lb-" in kubectl(
-        "get", "daemonsets", "-n", "kube-system", "-o", "name").out)
+    wait_until(lambda: "svclb-caddy-lb-" in kubectl(
+        "get", "daemonsets", "-n", "kube-system", "-o", "name").out, "svclb DaemonSet")
     assert kubectl("delete", "namespace", "lesson").rc == 0
-    _until("svclb pods gone", lambda: not any(
+    wait_until(lambda: not any(
         p["metadata"]["name"].startswith("svclb-caddy-lb-")
-        for p in kubectl.sim.store.list("pods", "kube-system")[0]))
+        for p in kubectl.sim.store.list("pods", "kube-system")[0]), "svclb pods gone")
     assert "svclb-caddy-lb-" not in kubectl("get", "daemonsets", "-n", "kube-system").out
 
 
@@ -308,8 +298,7 @@ def test_ingress_routes_by_host_on_port_80(both: Kubectl) -> None:
            "examples/5_ingress.yaml")
     first = _row(kubectl, "get", "ingress")
     assert first == ["caddy", "traefik", HOST, "80", first[4]]  # no ADDRESS yet
-    row = _until("traefik writes the address",
-                 lambda: len(r := _row(kubectl, "get", "ingress")) == 6 and r)
+    row = wait_until(lambda: len(r := _row(kubectl, "get", "ingress")) == 6 and r, "traefik writes the address")
     assert row[:5] == ["caddy", "traefik", HOST, NODE_IPS, "80"]  # type: ignore[index]
     ingress = json.loads(kubectl("get", "ingress", "caddy", "-o", "json").out)
     assert ingress["status"]["loadBalancer"]["ingress"][0] == {"ip": "172.18.0.2"}  # no ipMode
@@ -352,7 +341,7 @@ def test_ingressclass_traefik_as_k3s_installs_it(both: Kubectl) -> None:
         ready = sorted(name for name, r in rows.items() if r[2] == "Running")
         return ready if len(rows) == len(ready) == 5 else None
 
-    names: list[str] = _until("traefik's pods run", running_pods)  # type: ignore[assignment]
+    names: list[str] = wait_until(running_pods, "traefik's pods run")  # type: ignore[assignment]
     assert re.fullmatch(rf"traefik-[{ALPHABET}]{{6,10}}-[{ALPHABET}]{{5}}", names[-1])
     assert all(re.fullmatch(rf"svclb-traefik-[0-9a-f]{{8}}-[{ALPHABET}]{{5}}", n)
                for n in names[:4])
@@ -405,7 +394,7 @@ def test_a_service_without_ready_pods(tmp_path: Path, version: str, status: int,
     with running(tmp_path / "sim", options=replace(FAST, kube_version=version)) as sim:
         kubectl = Kubectl(VENV_KUBECTL, sim)
         _apply(kubectl, "examples/5_service.yaml", "examples/5_ingress.yaml")
-        _until("traefik serves", lambda: len(_row(kubectl, "get", "ingress")) == 6)
+        wait_until(lambda: len(_row(kubectl, "get", "ingress")) == 6, "traefik serves")
         assert _get(sim.host_ports[80], host=HOST)[::2] == (status, body)
         # Without the Service at all (the chapter's wrong path): no router in either version.
         assert kubectl("delete", "service", "caddy").rc == 0
@@ -423,13 +412,13 @@ def test_two_namespaces_with_one_host_the_older_ingress_wins(kubectl137: Kubectl
     assert kubectl("apply", "-n", "second", "-f", "examples/5_ingress.yaml").rc == 0
     for ns, name in (("default", "caddy"), ("second", "nginx")):
         kubectl("rollout", "status", "-n", ns, f"deployment/{name}", "--timeout=30s")
-    _until("both addressed", lambda: all(len(_row(kubectl, "get", "ingress", "-n", ns)) == 6
-                                         for ns in ("default", "second")))
+    wait_until(lambda: all(len(_row(kubectl, "get", "ingress", "-n", ns)) == 6
+                                         for ns in ("default", "second")), "both addressed")
     port = kubectl.sim.host_ports[80]
     assert _get(port, host=HOST)[1]["Server"] == "Caddy"
     assert kubectl("delete", "ingress", "caddy").rc == 0
-    assert _until("the other one takes over", lambda: _get(port, host=HOST)[1].get(
-        "Server", "").startswith("nginx"))
+    assert wait_until(lambda: _get(port, host=HOST)[1].get(
+        "Server", "").startswith("nginx"), "the other one takes over")
 
 
 # --- what the apiserver refuses and defaults --------------------------------------------
@@ -562,7 +551,7 @@ def test_stopping_ends_every_host_port_connection(tmp_path: Path) -> None:
         kubectl("rollout", "status", "deployment/caddy", "--timeout=30s")
         kubectl("wait", "-n", "kube-system", "--for=condition=Ready", "pod",  # its probes
                 "-l", "app.kubernetes.io/name=traefik", "--timeout=30s")
-        _until("routed", lambda: _get(sim.host_ports[80], host=HOST)[0] == 200)
+        wait_until(lambda: _get(sim.host_ports[80], host=HOST)[0] == 200, "routed")
         with _open_connection(sim.host_ports[80]) as idle:  # kept alive across the stop
             idle.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
             assert idle.recv(12) == b"HTTP/1.1 200"

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import course_kubectl
 from tests.sim.conftest import VENV_KUBECTL, Kubectl
+from tests.sim.storage_support import wait_until
 
 POD = """\
 apiVersion: v1
@@ -55,16 +55,6 @@ def _pod(name: str, probes: str, *, image: str = "caddy:2", label: str = "web",
     return POD.format(name=name, label=label, image=image, container=container, extra=extra)
 
 
-def _until(what: str, check: Callable[[], object], seconds: float = 20) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds}s: {what}")
-
-
 def _row(kubectl: Kubectl, pod: str) -> list[str]:
     lines = kubectl("get", "pod", pod).out.splitlines()
     return lines[1].split() if len(lines) > 1 else []
@@ -81,8 +71,7 @@ def _events(kubectl: Kubectl, pod: str) -> str:
 
 
 def _pod_ip(kubectl: Kubectl, pod: str) -> str:
-    ip = _until(f"{pod} has an IP",
-                lambda: kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").out)
+    ip = wait_until(lambda: kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").out, f"{pod} has an IP")
     return str(ip)
 
 
@@ -125,8 +114,8 @@ readinessProbe: {httpGet: {port: 81}}
     good_ip = _pod_ip(kubectl, "good")
     message = (f'Readiness probe failed: Get "http://{bad_ip}:81/": dial tcp {bad_ip}:81: '
                "connect: connection refused")
-    events = str(_until("the Unhealthy event", lambda: (e := _events(kubectl, "bad"))
-                        and message in e and e))
+    events = str(wait_until(lambda: (e := _events(kubectl, "bad"))
+                        and message in e and e, "the Unhealthy event"))
     assert re.search(r"Warning\s+Unhealthy\s+pod/bad\s+" + re.escape(message), events), events
     time.sleep(1)  # two periods more: still not ready, still Running, never restarted
     assert _row(kubectl, "bad")[1:4] == ["0/1", "Running", "0"]
@@ -156,13 +145,13 @@ readinessProbe:
 """, image="busybox:1.36", container="box"))
     kubectl.wait_status("flag", "Running")
     ip = _pod_ip(kubectl, "flag")
-    _until("the exec probe's failure", lambda: "Readiness probe failed: cat: can't open "
-           "'/tmp/ready': No such file or directory" in _events(kubectl, "flag"))
+    wait_until(lambda: "Readiness probe failed: cat: can't open "
+           "'/tmp/ready': No such file or directory" in _events(kubectl, "flag"), "the exec probe's failure")
     assert _row(kubectl, "flag")[1] == "0/1"
     assert kubectl("exec", "flag", "--", "sh", "-c", "echo ok > /tmp/ready").rc == 0
     assert kubectl("wait", "--for=condition=Ready", "pod/flag", "--timeout=20s").rc == 0
-    address = _until("the endpoint is ready", lambda: kubectl(
-        "get", "endpoints", "web", "-o", "jsonpath={.subsets[0].addresses[0].ip}").out)
+    address = wait_until(lambda: kubectl(
+        "get", "endpoints", "web", "-o", "jsonpath={.subsets[0].addresses[0].ip}").out, "the endpoint is ready")
     assert address == ip
 
 
@@ -189,7 +178,7 @@ livenessProbe: {exec: {command: [healthcheck]}}
                    r'container: failed to start exec "[0-9a-f]{64}": OCI runtime exec failed: '
                    r"exec failed: unable to start container process: exec: "
                    r'"healthcheck": executable file not found in \$PATH: unknown')
-        _until("the errored probe", lambda: re.search(pattern, _events(kubectl, "missing")))
+        wait_until(lambda: re.search(pattern, _events(kubectl, "missing")), "the errored probe")
         time.sleep(1.5)  # three liveness periods: no kill, and the pod is still not ready
         assert _row(kubectl, "missing")[1:4] == ["0/1", "Running", "0"]
         assert "Killing" not in _events(kubectl, "missing")
@@ -207,14 +196,14 @@ readinessProbe: {httpGet: {port: 6379}}
 """, image="redis:7", container="redis", label="other"))
     assert kubectl("wait", "--for=condition=Ready", "pod/redis", "--timeout=20s").rc == 0
     ip = _pod_ip(kubectl, "wrong")
-    _until("the tcp failure", lambda: f"Readiness probe failed: dial tcp {ip}:6380: connect: "
-           "connection refused" in _events(kubectl, "wrong"))
+    wait_until(lambda: f"Readiness probe failed: dial tcp {ip}:6380: connect: "
+           "connection refused" in _events(kubectl, "wrong"), "the tcp failure")
     assert _row(kubectl, "wrong")[1] == "0/1"
     # An httpGet of redis: Go's client gives up on the first line of its answer.
     ip = _pod_ip(kubectl, "http")
-    _until("the HTTP failure", lambda: f'Readiness probe failed: Get "http://{ip}:6379/": '
+    wait_until(lambda: f'Readiness probe failed: Get "http://{ip}:6379/": '
            "net/http: HTTP/1.x transport connection broken: malformed HTTP response "
-           '"-ERR wrong number of arguments for \'get\' command"' in _events(kubectl, "http"))
+           '"-ERR wrong number of arguments for \'get\' command"' in _events(kubectl, "http"), "the HTTP failure")
 
 
 # -- liveness -----------------------------------------------------------------------------------
@@ -228,7 +217,7 @@ livenessProbe:
     # A liveness probe does not hold readiness back: 1/1 until the third failure kills it.
     kubectl.wait_status("live", "Running")
     assert _row(kubectl, "live")[1] == "1/1"
-    _until("two restarts", lambda: int(_row(kubectl, "live")[3]) >= 2, seconds=30)
+    wait_until(lambda: int(_row(kubectl, "live")[3]) >= 2, "two restarts", 30)
     events = _events(kubectl, "live")
     assert re.search(r"Warning\s+Unhealthy\s+pod/live\s+Liveness probe failed: HTTP probe "
                      r"failed with statuscode: 404", events), events
@@ -251,7 +240,7 @@ def test_a_shell_killed_by_its_liveness_probe_exits_137_and_runs_again(
 command: [sh, -c, "echo started; sleep 3600"]
 livenessProbe: {exec: {command: [cat, /tmp/alive]}, periodSeconds: 20}
 """, image="busybox:1.36", container="box"))
-    _until("a restart", lambda: _row(kubectl, "box")[3:4] not in ([], ["0"]))
+    wait_until(lambda: _row(kubectl, "box")[3:4] not in ([], ["0"]), "a restart")
     status = _status(kubectl, "box")["containerStatuses"][0]  # type: ignore[index]
     last = status["lastState"]["terminated"]
     assert (last["exitCode"], last["reason"]) == (137, "Error")
@@ -269,7 +258,7 @@ def test_liveness_restarts_back_off_as_the_kubelet_decides(kubectl137: Kubectl,
     _apply(kubectl, tmp_path, _pod("loop", """\
 livenessProbe: {httpGet: {port: 81}, periodSeconds: 1, failureThreshold: 1}
 """))
-    _until("CrashLoopBackOff", lambda: _row(kubectl, "loop")[2:3] == ["CrashLoopBackOff"])
+    wait_until(lambda: _row(kubectl, "loop")[2:3] == ["CrashLoopBackOff"], "CrashLoopBackOff")
     status = _status(kubectl, "loop")["containerStatuses"][0]  # type: ignore[index]
     assert status["restartCount"] >= 2
     assert re.fullmatch(r"back-off \d+s restarting failed container=caddy pod=loop_default\(.+\)",
@@ -295,8 +284,8 @@ readinessProbe: {httpGet: {port: 80}}
     kubectl.wait_status("slow", "Running")
     slow = _status(kubectl, "slow")["containerStatuses"][0]  # type: ignore[index]
     assert slow["started"] is False and slow["ready"] is False  # readiness waits for startup
-    _until("the startup kill", lambda: "Container caddy failed startup probe, will be restarted"
-           in _events(kubectl, "slow"))
+    wait_until(lambda: "Container caddy failed startup probe, will be restarted"
+           in _events(kubectl, "slow"), "the startup kill")
     events = _events(kubectl, "slow")
     assert "Startup probe failed: Get " in events
     assert "Readiness probe" not in events and "Liveness probe" not in events
@@ -363,8 +352,8 @@ spec:
     probe = template["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert probe["periodSeconds"] == 10 and probe["httpGet"]["scheme"] == "HTTP"
     # 20 probe seconds: a second here; the rollout waits for the pods to be Ready.
-    _until("two Running pods", lambda: kubectl("get", "pods", "-l", "app=probed").out.count(
-        "0/1     Running") == 2, seconds=10)
+    wait_until(lambda: kubectl("get", "pods", "-l", "app=probed").out.count(
+        "0/1     Running") == 2, "two Running pods", 10)
     assert kubectl("rollout", "status", "deployment/probed", "--timeout=30s").rc == 0
     assert kubectl("get", "pods", "-l", "app=probed").out.count("1/1     Running") == 2
 
@@ -372,9 +361,9 @@ spec:
 # -- k3s's packaged traefik ------------------------------------------------------------------
 def test_traefiks_probes_ask_its_ping_endpoint(kubectl137: Kubectl) -> None:
     kubectl = kubectl137
-    name = str(_until("traefik's pod", lambda: kubectl(
+    name = str(wait_until(lambda: kubectl(
         "get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=traefik",
-        "-o", "jsonpath={.items[0].metadata.name}").out))
+        "-o", "jsonpath={.items[0].metadata.name}").out, "traefik's pod"))
     assert kubectl("wait", "-n", "kube-system", "--for=condition=Ready", f"pod/{name}",
                    "--timeout=20s").rc == 0
     described = kubectl("describe", "pod", "-n", "kube-system", name).out
