@@ -305,12 +305,30 @@ def test_each_connection_sees_the_pod_as_it_is_now(
     assert b"failed to find sandbox" in error
 
 
-def test_ping_is_echoed_and_goaway_ends_the_session(client_factory: Any) -> None:
+def test_ping_is_echoed(client_factory: Any) -> None:
     client: Client = client_factory()
     client.send(spdy.encode_ping(1))
     assert client.next_frame() == spdy.Ping(1)
+
+
+def test_goaway_refuses_new_streams_but_finishes_the_ones_in_flight(client_factory: Any) -> None:
+    """kubectl sends GOAWAY when it is stopped and still writes the last bytes of the
+    connections it forwards; the connection stays until kubectl closes it, as a real
+    apiserver keeps it (closing at once made kubectl print "broken pipe")."""
+    client: Client = client_factory()
+    error_id, data_id = client.open_pair(0, 80)
+    half = len(GET_CLOSE) // 2
+    client.send(spdy.encode_data(data_id, GET_CLOSE[:half]))
     client.send(spdy.encode_goaway(0))
-    assert client.next_frame() is None
+    client.send(spdy.encode_data(data_id, GET_CLOSE[half:]))
+    data, _ = client.collect(until_fin={error_id, data_id})
+    assert b"Caddy works!" in data[data_id]
+    late_error, _ = client.open_pair(1, 80)
+    frame = client.next_frame()
+    assert frame == spdy.RstStream(late_error, spdy.RST_REFUSED_STREAM)
+    client.sock.shutdown(socket.SHUT_WR)  # kubectl closes the connection: so does the server
+    while (frame := client.next_frame()) is not None:
+        assert isinstance(frame, spdy.RstStream)  # the late data stream is refused too
 
 
 def test_redis_state_lives_as_long_as_the_pod(client_factory: Any) -> None:

@@ -191,6 +191,7 @@ class Session:
         self._pending: dict[str, _Forward] = {}
         self._active: set[_Forward] = set()
         self._last_stream_id = 0
+        self._going_away = False  # the client sent GOAWAY: no new streams
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -218,11 +219,9 @@ class Session:
                 return
             self._reader.feed(data)
             for frame in self._reader.frames():
-                if not self._dispatch(frame):
-                    return
+                self._dispatch(frame)
 
-    def _dispatch(self, frame: spdy.Frame) -> bool:
-        """Handle one frame; False ends the session."""
+    def _dispatch(self, frame: spdy.Frame) -> None:
         if isinstance(frame, spdy.DataFrame):
             self._on_data(frame)
         elif isinstance(frame, spdy.SynStream):
@@ -234,9 +233,12 @@ class Session:
             if frame.ping_id % 2 == 1:
                 self._send(lambda: spdy.encode_ping(frame.ping_id))
         elif isinstance(frame, spdy.GoAway):
-            return False
+            # kubectl says goodbye when it is stopped (Ctrl-C), then finishes the copies in
+            # flight and closes the connection itself. A real apiserver keeps the connection
+            # until then; cutting it here made kubectl print "broken pipe" for the last bytes
+            # of a connection it was still forwarding.
+            self._going_away = True
         # SETTINGS, WINDOW_UPDATE, HEADERS, SYN_REPLY: nothing to do (no flow control here).
-        return True
 
     # -- writing --
 
@@ -271,6 +273,9 @@ class Session:
         if stream_id % 2 == 0 or stream_id <= self._last_stream_id:
             # Only the client opens streams: odd ids, each higher than the one before.
             self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
+            return
+        if self._going_away:
+            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_REFUSED_STREAM))
             return
         self._last_stream_id = stream_id
         self._send(lambda: spdy.encode_syn_reply(self._codec, stream_id))
