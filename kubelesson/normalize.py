@@ -653,8 +653,12 @@ def _split_row(line: str, table: _Table) -> list[str] | None:
     # its table was laid out again.
     enough = max(2, (n + 1) // 2)
     cells = _split_at(line, table.starts)
-    if cells is not None and cells[0] and sum(1 for c in cells if c) >= enough:
-        return cells
+    if cells is not None and cells[0]:
+        filled = sum(1 for c in cells if c)
+        # A row lined up with the header whose first and last cells are there is a row even
+        # when its middle is empty (`get pvc` of a Pending claim without a storage class).
+        if filled >= enough or (filled >= 3 and cells[-1]):
+            return cells
     if line[:1] == " ":
         return None
     # The ragged lines of `get -w` and hand-edited tables: gaps of 2+ spaces separate cells.

@@ -338,6 +338,15 @@ MUST_EQUAL = [
         "NAME      STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   VOLUMEATTRIBUTESCLASS   AGE\n"
         "mariadb   Pending                                      local-path     <unset>                 3s",
     ),
+    # a Pending claim with no storage class: only NAME, STATUS and AGE are filled in
+    (
+        "NAME           STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   AGE\n"
+        "postgres-pvc   Bound     pv01     50Mi       RWO                           87s\n"
+        "toobig         Pending                                                     15s",
+        "NAME           STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   AGE\n"
+        "postgres-pvc   Bound     pv01     50Mi       RWO                           2d\n"
+        "toobig         Pending                                                     9h",
+    ),
     # an object as YAML from two installs: identity and Helm's chart labels differ.
     (
         "metadata:\n  labels:\n    helm.sh/chart: traefik-25.0.2_up25.0.0\n  name: traefik\n"
