@@ -16,7 +16,6 @@ from 1.34, as admission.py does for the apps kinds).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
@@ -24,6 +23,7 @@ from kubelesson.sim.api import errors
 from kubelesson.sim.api.cluster import DNS1035_MSG, SUBDOMAIN_MSG
 from kubelesson.sim.api.resources import SERVICE, by_kind
 from kubelesson.sim.network import nodeports
+from kubelesson.sim.network.dns import is_ip
 from kubelesson.sim.options import SimOptions
 from kubelesson.sim.store import Obj, Store
 
@@ -142,19 +142,12 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
 
 def _rule_causes(rule: Obj, where: str) -> list[Cause]:
     causes: list[Cause] = []
     host = rule.get("host") or ""
     if host:
-        if _is_ip(host):
+        if is_ip(host):
             causes.append(("FieldValueInvalid", f"{where}.host",
                            f"Invalid value: {_quote(host)}: must be a DNS name, not an IP address"))
         pattern, message = (_WILDCARD, WILDCARD_MSG) if "*" in host else (_SUBDOMAIN, SUBDOMAIN_MSG)

@@ -23,7 +23,6 @@ probes), so a probe sees exactly what a port-forward or a wget from another pod 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import re
 import socket
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kubelesson.sim.kubelet.backends import serve_client
+from kubelesson.sim.network.dns import is_ip
 from kubelesson.sim.store import Obj
 
 KINDS = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -110,13 +110,6 @@ def resolve_port(value: Any, container: Mapping[str, Any]) -> tuple[int, str | N
     return port, f"invalid port number: {port}"
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
 
 def _join(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -180,7 +173,7 @@ def _reach(target: Target, host: str, port: int) -> Any:
     if host == _pod_ip(target):
         found = target.listener(target.pod, port)
         return found if found is not None else "refused"
-    if not _is_ip(host):
+    if not is_ip(host):
         return f"dial tcp: lookup {host} on {NODE_DNS}: no such host"
     return target.connect(host, port)
 

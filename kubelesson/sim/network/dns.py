@@ -21,8 +21,9 @@ POD_SUFFIX = f".pod.{CLUSTER_DOMAIN}"
 
 
 def is_ip(text: str) -> bool:
+    """A literal address (IPv4 or IPv6), which no resolver is asked about."""
     try:
-        ipaddress.IPv4Address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         return False
     return True
