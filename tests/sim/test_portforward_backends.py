@@ -134,6 +134,21 @@ def test_caddy_keep_alive_serves_several_requests(caddy: Backend) -> None:
     conn.close()
 
 
+def test_a_chunked_body_is_read_whole_and_the_connection_kept(caddy: Backend) -> None:
+    """Every simulated web server shares one connection loop; a chunked body (what curl
+    sends for `-T -`) is read to its end, so the next request on the connection parses."""
+    conn = Conn(caddy)
+    conn.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    head1, _ = _http_response(conn)
+    head2, body2 = _http_response(conn)
+    assert head1.startswith(b"HTTP/1.1 405")
+    assert head2.startswith(b"HTTP/1.1 200") and b"Caddy works!" in body2
+    conn.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert conn.read_all().startswith(b"HTTP/1.1 400 Bad Request")  # not a chunk size
+    conn.close()
+
+
 def test_http10_closes_by_default(caddy: Backend) -> None:
     conn = Conn(caddy)
     conn.send(b"GET / HTTP/1.0\r\n\r\n")

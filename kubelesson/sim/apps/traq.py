@@ -38,15 +38,13 @@ import yaml
 from kubelesson.sim.apps.network import DialError
 from kubelesson.sim.apps.process import Host, Process, json_line, stamp
 from kubelesson.sim.kubelet.backends import (
-    RECV_SIZE,
     Backend,
     CaddyBackend,
     HttpRequest,
+    HttpServer,
     Reply,
-    _Buffered,
     _caddy_content_type,
     _page,
-    parse_request_head,
 )
 from kubelesson.sim.kubelet.podfs import Filesystem, clean_path
 
@@ -286,7 +284,7 @@ class Traq(Process):
         return True
 
 
-class TraqApi(Backend):
+class TraqApi(HttpServer):
     """traQ's HTTP server (echo): the few API routes a lesson or a browser visit needs."""
 
     def __init__(self, traq: Traq) -> None:
@@ -294,29 +292,12 @@ class TraqApi(Backend):
         self.sessions: dict[str, str] = {}  # cookie -> user id
         self._db_lock = threading.Lock()
 
-    def serve(self, conn: socket.socket) -> None:
-        reader = _Buffered(conn)
-        while True:
-            head = reader.read_until(b"\r\n\r\n")
-            if head is None:
-                return
-            request = parse_request_head(head)
-            if request is None:
-                reader.send(_http(400, {"message": "Bad Request"}, close=True))
-                return
-            try:
-                length = int(request.headers.get("content-length", "0") or 0)
-            except ValueError:
-                length = -1
-            if length < 0 or length > RECV_SIZE * 16:
-                reader.send(_http(400, {"message": "Bad Request"}, close=True))
-                return
-            body = reader.read_exact(length) if length else b""
-            if body is None:
-                return
-            close = request.wants_close()
-            if not reader.send(self.answer(request, body, close)) or close:
-                return
+    def bad_request(self) -> bytes:
+        return _http(400, {"message": "Bad Request"}, close=True)
+
+    def respond(self, request: HttpRequest, body: bytes, conn: socket.socket, *,
+                close: bool) -> bytes:
+        return self.answer(request, body, close)
 
     def answer(self, request: HttpRequest, body: bytes, close: bool) -> bytes:
         path = request.target.split("?", 1)[0]

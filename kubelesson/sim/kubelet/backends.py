@@ -29,6 +29,8 @@ from kubelesson.sim.kubelet.podfs import Filesystem, Kind, Mount, clean_path
 RECV_SIZE = 65536
 # A request head or a RESP command bigger than this is not something a lesson sends.
 MAX_REQUEST = 1024 * 1024
+# Nor is a request body bigger than this (kube-apiserver's own limit on a request).
+MAX_BODY = 8 * 1024 * 1024
 
 
 class Backend(ABC):
@@ -147,7 +149,73 @@ def parse_request_head(head: bytes) -> HttpRequest | None:
     return HttpRequest(parts[0], parts[1], parts[2], headers)
 
 
-class HttpBackend(Backend):
+def read_body(reader: _Buffered, request: HttpRequest) -> bytes | None:
+    """A request's body, by Content-Length or chunked; None when it is malformed, too big,
+    or the connection ends first."""
+    if "chunked" in request.headers.get("transfer-encoding", "").lower():
+        return _read_chunked(reader)
+    try:
+        length = int(request.headers.get("content-length", "0") or 0)
+    except ValueError:
+        return None
+    if length < 0 or length > MAX_BODY:
+        return None
+    return reader.read_exact(length) if length else b""
+
+
+def _read_chunked(reader: _Buffered) -> bytes | None:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        line = reader.read_until(b"\r\n")
+        if line is None:
+            return None
+        try:
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            return None
+        if size == 0:  # the last chunk; then trailers up to an empty line
+            while reader.read_until(b"\r\n") not in (None, b"\r\n"):
+                pass
+            return b"".join(chunks)
+        total += size
+        data = reader.read_exact(size + 2)
+        if data is None or total > MAX_BODY:
+            return None
+        chunks.append(data[:-2])
+
+
+class HttpServer(Backend):
+    """The connection loop every simulated web server shares: requests one after another on
+    a kept-alive connection, each with its whole body. A request that cannot be parsed gets
+    the server's own 400 and the connection is closed."""
+
+    def serve(self, conn: socket.socket) -> None:
+        reader = _Buffered(conn)
+        while True:
+            head = reader.read_until(b"\r\n\r\n")
+            if head is None:
+                return
+            request = parse_request_head(head)
+            body = read_body(reader, request) if request is not None else None
+            if request is None or body is None:
+                reader.send(self.bad_request())
+                return
+            close = request.wants_close()
+            if not reader.send(self.respond(request, body, conn, close=close)) or close:
+                return
+
+    @abstractmethod
+    def respond(self, request: HttpRequest, body: bytes, conn: socket.socket, *,
+                close: bool) -> bytes:
+        """The whole response to one request (for HEAD, without its body)."""
+
+    @abstractmethod
+    def bad_request(self) -> bytes:
+        """What this server answers to a request it cannot parse."""
+
+
+class HttpBackend(HttpServer):
     """A static web server: files under the image's web root, read from the container's
     `Filesystem` on every request (so a ConfigMap mounted there and then changed shows in
     the next answer). Subclasses give each server's rules for directories and errors."""
@@ -159,38 +227,12 @@ class HttpBackend(Backend):
     def __init__(self, files: Filesystem) -> None:
         self.files = files
 
-    def serve(self, conn: socket.socket) -> None:
-        reader = _Buffered(conn)
-        while True:
-            head = reader.read_until(b"\r\n\r\n")
-            if head is None:
-                return
-            request = parse_request_head(head)
-            if request is None:
-                reader.send(self._response(Reply(400, b"Bad Request\n", "text/plain"),
-                                           close=True))
-                return
-            if not self._skip_body(reader, request):
-                return
-            close = request.wants_close()
-            if not reader.send(self._answer(request, close=close)) or close:
-                return
+    def bad_request(self) -> bytes:
+        return self._response(Reply(400, b"Bad Request\n", "text/plain"), close=True)
 
-    def _skip_body(self, reader: _Buffered, request: HttpRequest) -> bool:
-        """Drop a request body so the next request on the connection parses cleanly.
-        Chunked bodies are not supported (no lesson sends one); the connection is closed."""
-        if "chunked" in request.headers.get("transfer-encoding", "").lower():
-            reader.send(self._response(Reply(411, b"Length Required\n", "text/plain"),
-                                       close=True))
-            return False
-        try:
-            length = int(request.headers.get("content-length", "0"))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_REQUEST:
-            reader.send(self._response(Reply(400, b"Bad Request\n", "text/plain"), close=True))
-            return False
-        return reader.read_exact(length) is not None if length else True
+    def respond(self, request: HttpRequest, body: bytes, conn: socket.socket, *,
+                close: bool) -> bytes:
+        return self._answer(request, close=close)
 
     def _answer(self, request: HttpRequest, *, close: bool) -> bytes:
         if request.method not in ("GET", "HEAD"):

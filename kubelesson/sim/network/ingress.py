@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
-from kubelesson.sim.kubelet.backends import Backend, HttpRequest, _Buffered, parse_request_head
+from kubelesson.sim.kubelet.backends import MAX_BODY, Backend, HttpRequest, HttpServer, _Buffered
 from kubelesson.sim.network.dataplane import Dataplane, endpoints, service_port, target_port
 from kubelesson.sim.store import Obj, Store
 
@@ -50,7 +50,6 @@ INGRESSES = "ingresses.networking.k8s.io"
 INGRESS_CLASSES = "ingressclasses.networking.k8s.io"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
               "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"}
-MAX_BODY = 8 * 1024 * 1024
 BACKEND_JOIN_SECONDS = 2.0
 
 
@@ -214,7 +213,7 @@ def render(answer: Answer, *, close: bool, head: bool = False) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else answer.body)
 
 
-class TraefikRouter(Backend):
+class TraefikRouter(HttpServer):
     """The traefik program on its `web` entry point (container port 8000)."""
 
     def __init__(self, dataplane: Dataplane, pod: Obj, *, allow_empty: bool = False) -> None:
@@ -225,24 +224,14 @@ class TraefikRouter(Backend):
         self._turns: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def serve(self, conn: socket.socket) -> None:
-        reader = _Buffered(conn)
-        while True:
-            head = reader.read_until(b"\r\n\r\n")
-            if head is None:
-                return
-            request = parse_request_head(head)
-            body = _read_body(reader, request) if request is not None else None
-            if request is None or body is None:
-                reader.send(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; "
-                            b"charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
-                return
-            close = request.wants_close()
-            answer = self.answer(request, body, conn)
-            if not reader.send(render(answer, close=close, head=request.method == "HEAD")):
-                return
-            if close:
-                return
+    def bad_request(self) -> bytes:
+        return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                b"Connection: close\r\n\r\n400 Bad Request")
+
+    def respond(self, request: HttpRequest, body: bytes, conn: socket.socket, *,
+                close: bool) -> bytes:
+        answer = self.answer(request, body, conn)
+        return render(answer, close=close, head=request.method == "HEAD")
 
     def answer(self, request: HttpRequest, body: bytes, conn: socket.socket) -> Answer:
         host = request.headers.get("host", "")
@@ -289,36 +278,6 @@ def _peer(conn: socket.socket) -> str:
         return str(conn.getpeername()[0])
     except (OSError, IndexError, TypeError):
         return ""
-
-
-def _read_body(reader: _Buffered, request: HttpRequest) -> bytes | None:
-    if "chunked" in request.headers.get("transfer-encoding", "").lower():
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = reader.read_until(b"\r\n")
-            if line is None:
-                return None
-            try:
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
-                return None
-            if size == 0:
-                while reader.read_until(b"\r\n") not in (None, b"\r\n"):
-                    pass
-                return b"".join(chunks)
-            total += size
-            data = reader.read_exact(size + 2)
-            if data is None or total > MAX_BODY:
-                return None
-            chunks.append(data[:-2])
-    try:
-        length = int(request.headers.get("content-length", "0"))
-    except ValueError:
-        return None
-    if length < 0 or length > MAX_BODY:
-        return None
-    return reader.read_exact(length) if length else b""
 
 
 def _forwarded_head(request: HttpRequest, host: str, client: str, server: str,
