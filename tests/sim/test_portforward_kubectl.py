@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kubelesson.sim.streams import portforward
+from kubelesson.sim.streams import portforward, spdysession
 
 sim = pytest.importorskip("kubelesson.sim")
 if not hasattr(sim, "running"):  # the simulator server is still being built
@@ -99,7 +99,7 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     original = portforward.Session
 
     def recording(
-        transport: portforward.Transport,
+        transport: spdysession.Transport,
         pod: Any,
         current_pod: portforward.PodLookup | None = None,
     ) -> portforward.Session:

@@ -24,8 +24,9 @@ from kubelesson.sim.shell.io import Killed, Stdin, closed_stdin
 from kubelesson.sim.shell.sh import NotFound, run_argv
 from kubelesson.sim.store import Obj, Store
 from kubelesson.sim.streams import protocol
-from kubelesson.sim.streams.portforward import SocketTransport, send_status
+from kubelesson.sim.streams.portforward import send_status
 from kubelesson.sim.streams.spdychannels import SpdyChannels
+from kubelesson.sim.streams.spdysession import SocketTransport
 from kubelesson.sim.streams.websocket import handshake_response
 from kubelesson.sim.streams.wschannels import WebSocketChannels
 

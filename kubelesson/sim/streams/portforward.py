@@ -26,13 +26,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kubelesson.sim.kubelet.backends import Backend
 from kubelesson.sim.kubelet.listeners import app_for
 from kubelesson.sim.kubelet.listeners import nested as _get
 from kubelesson.sim.streams import spdy
-from kubelesson.sim.streams.websocket import WebSocketError, WebSocketStream, handshake_response
+from kubelesson.sim.streams.spdysession import (
+    CHUNK,
+    ServerSession,
+    SocketTransport,
+    Transport,
+    WebSocketTransport,
+)
+from kubelesson.sim.streams.websocket import WebSocketError, handshake_response
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +47,6 @@ PORTFORWARD_PROTOCOL = "portforward.k8s.io"
 WEBSOCKET_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 SPDY_UPGRADE = "SPDY/3.1"
 
-# kubectl caps nothing here, but a pod's app is tiny: DATA frames of this size are plenty.
-CHUNK = 32 * 1024
 # One session serving more local connections than this at once is a runaway client.
 MAX_FORWARDS = 512
 # How long the end of a session waits for its threads (they exit within milliseconds).
@@ -49,64 +54,6 @@ JOIN_SECONDS = 2.0
 
 
 PodLookup = Callable[[], Mapping[str, Any] | None]
-
-
-# --- transports ------------------------------------------------------------------------------
-
-
-class Transport(Protocol):
-    """The upgraded connection as a byte pipe: `recv` returns b"" at end of stream."""
-
-    def recv(self) -> bytes: ...
-
-    def send(self, data: bytes) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SocketTransport:
-    """Raw SPDY after `Upgrade: SPDY/3.1`. Reads go through the handler's buffered reader,
-    which may already hold bytes the client sent right behind its request."""
-
-    def __init__(self, reader: Any, conn: socket.socket) -> None:
-        self._reader = reader
-        self._conn = conn
-
-    def recv(self) -> bytes:
-        try:
-            data: bytes = self._reader.read1(CHUNK)
-        except (OSError, ValueError):  # ValueError: the reader was closed under us
-            return b""
-        return data
-
-    def send(self, data: bytes) -> None:
-        self._conn.sendall(data)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.shutdown(socket.SHUT_RDWR)
-
-
-class WebSocketTransport:
-    """SPDY inside binary WebSocket messages (the tunnel of kubectl 1.31+)."""
-
-    def __init__(self, reader: Any, conn: socket.socket) -> None:
-        self._conn = conn
-        self._ws = WebSocketStream(reader, conn.sendall)
-
-    def recv(self) -> bytes:
-        try:
-            return self._ws.recv()
-        except (OSError, ValueError):
-            return b""
-
-    def send(self, data: bytes) -> None:
-        self._ws.send(data)
-
-    def close(self) -> None:
-        self._ws.close()
-        with contextlib.suppress(OSError):
-            self._conn.shutdown(socket.SHUT_RDWR)
 
 
 def sandbox_id(pod: Mapping[str, Any]) -> str:
@@ -168,7 +115,7 @@ class _Forward:
     early_fin: bool = False
 
 
-class Session:
+class Session(ServerSession):
     """Runs one port-forward connection. `run` reads frames on the calling thread; each
     forwarded connection gets a pump thread (pod → client) and an app thread."""
 
@@ -178,29 +125,21 @@ class Session:
         pod: Mapping[str, Any],
         current_pod: PodLookup | None = None,
     ) -> None:
-        self._transport = transport
+        super().__init__(transport)
         self._pod = pod
         self._current_pod = current_pod
-        self._codec = spdy.HeaderCodec()
-        self._reader = spdy.FrameReader(self._codec)
-        # Compressing headers and writing must happen under one lock: the zlib stream's
-        # blocks have to reach the client in the order they were made.
-        self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._streams: dict[int, _Stream] = {}
         self._pending: dict[str, _Forward] = {}
         self._active: set[_Forward] = set()
-        self._last_stream_id = 0
-        self._going_away = False  # the client sent GOAWAY: no new streams
-        self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def run(self) -> None:
         try:
-            self._read_loop()
+            self.read_frames()
         except spdy.ProtocolError as exc:
             log.info("port-forward: closing session on protocol error: %s", exc)
-            self._send_quietly(spdy.encode_goaway(self._last_stream_id, spdy.GOAWAY_PROTOCOL_ERROR))
+            self.send(lambda: spdy.encode_goaway(self._last_stream_id, spdy.GOAWAY_PROTOCOL_ERROR))
         except WebSocketError as exc:
             log.info("port-forward: closing session on WebSocket error: %s", exc)
         except OSError as exc:
@@ -212,50 +151,7 @@ class Session:
         finally:
             self._shutdown()
 
-    def _read_loop(self) -> None:
-        while not self._closed.is_set():
-            data = self._transport.recv()
-            if not data:
-                return
-            self._reader.feed(data)
-            for frame in self._reader.frames():
-                self._dispatch(frame)
-
-    def _dispatch(self, frame: spdy.Frame) -> None:
-        if isinstance(frame, spdy.DataFrame):
-            self._on_data(frame)
-        elif isinstance(frame, spdy.SynStream):
-            self._on_syn_stream(frame)
-        elif isinstance(frame, spdy.RstStream):
-            self._on_rst(frame)
-        elif isinstance(frame, spdy.Ping):
-            # Odd ids are the client's pings; even ones would answer pings of ours (none).
-            if frame.ping_id % 2 == 1:
-                self._send(lambda: spdy.encode_ping(frame.ping_id))
-        elif isinstance(frame, spdy.GoAway):
-            # kubectl says goodbye when it is stopped (Ctrl-C), then finishes the copies in
-            # flight and closes the connection itself. A real apiserver keeps the connection
-            # until then; cutting it here made kubectl print "broken pipe" for the last bytes
-            # of a connection it was still forwarding.
-            self._going_away = True
-        # SETTINGS, WINDOW_UPDATE, HEADERS, SYN_REPLY: nothing to do (no flow control here).
-
     # -- writing --
-
-    def _send(self, build: Callable[[], bytes]) -> bool:
-        """Build and write a frame atomically; False (and the session ends) if writing fails."""
-        with self._write_lock:
-            if self._closed.is_set():
-                return False
-            try:
-                self._transport.send(build())
-            except OSError:
-                self._closed.set()
-                return False
-        return True
-
-    def _send_quietly(self, frame: bytes) -> None:
-        self._send(lambda: frame)
 
     def _send_on(self, stream: _Stream, data: bytes, *, fin: bool = False) -> bool:
         """DATA on a stream unless the client reset it or we already finished it."""
@@ -264,24 +160,15 @@ class Session:
                 return False
             if fin:
                 stream.fin_sent = True
-        return self._send(lambda: spdy.encode_data(stream.stream_id, data, fin=fin))
+        return self.send(lambda: spdy.encode_data(stream.stream_id, data, fin=fin))
 
     # -- streams --
 
-    def _on_syn_stream(self, frame: spdy.SynStream) -> None:
+    def on_stream(self, frame: spdy.SynStream) -> None:
         stream_id = frame.stream_id
-        if stream_id % 2 == 0 or stream_id <= self._last_stream_id:
-            # Only the client opens streams: odd ids, each higher than the one before.
-            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
-            return
-        if self._going_away:
-            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_REFUSED_STREAM))
-            return
-        self._last_stream_id = stream_id
-        self._send(lambda: spdy.encode_syn_reply(self._codec, stream_id))
         kind = frame.headers.get("streamtype", "")
         if kind not in ("error", "data"):
-            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
+            self.reset(stream_id, spdy.RST_PROTOCOL_ERROR)
             return
         request_id = frame.headers.get("requestid") or _legacy_request_id(stream_id, kind)
         stream = _Stream(stream_id, kind, request_id, frame.headers.get("port", ""))
@@ -289,14 +176,14 @@ class Session:
             self._streams[stream_id] = stream
         self._attach(stream)
         if frame.fin:
-            self._on_data(spdy.DataFrame(stream_id, spdy.FLAG_FIN, b""))
+            self.on_data(spdy.DataFrame(stream_id, spdy.FLAG_FIN, b""))
 
     def _attach(self, stream: _Stream) -> None:
         """Put the stream into its pair; start forwarding once both halves are there."""
         pair = self._pending.setdefault(stream.request_id, _Forward())
         if getattr(pair, stream.kind) is not None:
             # A second stream of the same kind for one request: kubelet rejects it too.
-            self._send(lambda: spdy.encode_rst_stream(stream.stream_id, spdy.RST_PROTOCOL_ERROR))
+            self.reset(stream.stream_id, spdy.RST_PROTOCOL_ERROR)
             self._forget(stream)
             return
         setattr(pair, stream.kind, stream)
@@ -383,7 +270,7 @@ class Session:
                     chunk = b""
                 if not chunk:
                     break
-                if not self._send_on(pair.data, chunk) and self._closed.is_set():
+                if not self._send_on(pair.data, chunk) and self.closed.is_set():
                     break
             self._send_on(pair.data, b"", fin=True)
             self._send_on(pair.error, b"", fin=True)
@@ -395,14 +282,14 @@ class Session:
 
     # -- client frames on streams --
 
-    def _on_data(self, frame: spdy.DataFrame) -> None:
+    def on_data(self, frame: spdy.DataFrame) -> None:
         with self._state_lock:
             stream = self._streams.get(frame.stream_id)
         if stream is None:
             # Late frames on a stream that has finished (a FIN racing ours) are dropped
             # quietly; a reset could cut off data kubectl is still delivering.
             if frame.stream_id > self._last_stream_id:
-                self._send(lambda: spdy.encode_rst_stream(frame.stream_id, spdy.RST_INVALID_STREAM))
+                self.reset(frame.stream_id, spdy.RST_INVALID_STREAM)
             return
         if stream.kind != "data" or stream.forward is None:
             return  # the client only ever closes its side of the error stream
@@ -423,7 +310,7 @@ class Session:
         with contextlib.suppress(OSError):
             pair.sock.sendall(data)
 
-    def _on_rst(self, frame: spdy.RstStream) -> None:
+    def on_reset(self, frame: spdy.RstStream) -> None:
         with self._state_lock:
             stream = self._streams.pop(frame.stream_id, None)
         if stream is None:
@@ -437,7 +324,7 @@ class Session:
                 pair.sock.shutdown(socket.SHUT_RDWR)
 
     def _shutdown(self) -> None:
-        self._closed.set()
+        self.closed.set()
         with self._state_lock:
             socks = [pair.sock for pair in self._active if pair.sock is not None]
         for sock in socks:

@@ -18,44 +18,33 @@ from collections.abc import Callable
 
 from kubelesson.sim.shell.io import Stdin
 from kubelesson.sim.streams import protocol, spdy
-from kubelesson.sim.streams.portforward import Transport
+from kubelesson.sim.streams.spdysession import ServerSession, Transport
 
 log = logging.getLogger(__name__)
 STREAM_CREATION_TIMEOUT = 30.0  # the kubelet's wait for the client's streams
 LINGER_SECONDS = 5.0
 
 
-class SpdyChannels:
+class SpdyChannels(ServerSession):
     def __init__(self, transport: Transport, expected: set[str], stdin: Stdin | None,
                  conn_timeout: Callable[[float], None]) -> None:
-        self._transport = transport
+        super().__init__(transport)
         self._expected = set(expected)
         self.stdin = stdin
         self._set_timeout = conn_timeout
-        self._codec = spdy.HeaderCodec()
-        self._reader = spdy.FrameReader(self._codec)
-        self._lock = threading.Lock()
         self._ids: dict[str, int] = {}  # streamtype -> stream id
         self._finished: set[int] = set()
-        self._last_id = 0
         self._started = False
-        self.closed = threading.Event()
+        self._start: Callable[[], None] = lambda: None
 
     # -- writing (any thread) --
-    def _send(self, build: Callable[[], bytes]) -> None:
-        with self._lock:
-            try:
-                self._transport.send(build())
-            except OSError:
-                self.closed.set()
-
     def _data(self, kind: str, data: bytes, *, fin: bool = False) -> None:
         stream_id = self._ids.get(kind)
         if stream_id is None or stream_id in self._finished:
             return
         if fin:
             self._finished.add(stream_id)
-        self._send(lambda: spdy.encode_data(stream_id, data, fin=fin))
+        self.send(lambda: spdy.encode_data(stream_id, data, fin=fin))
 
     def stdout(self, data: bytes) -> None:
         if data:
@@ -73,18 +62,13 @@ class SpdyChannels:
 
     # -- reading (the handler's thread) --
     def run(self, start: Callable[[], None]) -> None:
+        """Serve the client's frames; `start` runs the command once its streams are open."""
+        self._start = start
         timer = threading.Timer(STREAM_CREATION_TIMEOUT, self._gave_up)
         timer.daemon = True
         timer.start()
         try:
-            while not self.closed.is_set():
-                data = self._transport.recv()
-                if not data:
-                    return
-                self._reader.feed(data)
-                for frame in self._reader.frames():
-                    if not self._dispatch(frame, start):
-                        return
+            self.read_frames()
         except (spdy.ProtocolError, OSError, ValueError) as exc:
             log.debug("exec/attach SPDY session ended: %s", exc)
         finally:
@@ -99,34 +83,19 @@ class SpdyChannels:
             self.closed.set()
             self._transport.close()
 
-    def _dispatch(self, frame: spdy.Frame, start: Callable[[], None]) -> bool:
-        if isinstance(frame, spdy.SynStream):
-            self._on_stream(frame, start)
-        elif isinstance(frame, spdy.DataFrame):
-            self._on_data(frame)
-        elif isinstance(frame, spdy.Ping):
-            if frame.ping_id % 2 == 1:
-                self._send(lambda: spdy.encode_ping(frame.ping_id))
-        elif isinstance(frame, spdy.GoAway):
-            return False
-        return True
-
-    def _on_stream(self, frame: spdy.SynStream, start: Callable[[], None]) -> None:
-        stream_id = frame.stream_id
+    def on_stream(self, frame: spdy.SynStream) -> None:
         kind = frame.headers.get("streamtype", "")
-        if stream_id % 2 == 0 or stream_id <= self._last_id or kind not in protocol.STREAM_TYPES:
-            self._send(lambda: spdy.encode_rst_stream(stream_id, spdy.RST_PROTOCOL_ERROR))
+        if kind not in protocol.STREAM_TYPES:
+            self.reset(frame.stream_id, spdy.RST_PROTOCOL_ERROR)
             return
-        self._last_id = stream_id
-        self._send(lambda: spdy.encode_syn_reply(self._codec, stream_id))
-        self._ids[kind] = stream_id
+        self._ids[kind] = frame.stream_id
         if frame.fin and kind == "stdin" and self.stdin is not None:
             self.stdin.close()
         if not self._started and self._expected <= set(self._ids):
             self._started = True
-            start()
+            self._start()
 
-    def _on_data(self, frame: spdy.DataFrame) -> None:
+    def on_data(self, frame: spdy.DataFrame) -> None:
         if frame.stream_id != self._ids.get("stdin") or self.stdin is None:
             return  # resize (ignored) and the error stream's FIN
         if frame.data:
