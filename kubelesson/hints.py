@@ -242,6 +242,9 @@ def for_probe(record: StepRecord) -> Hint:
     if record.probe.rejected:
         # The image's own page: the files meant to replace it are not where it serves from.
         return Hint("own_page", _fill("kubectl describe {object}", record.step.run))
+    if record.probe.detail.startswith("HTTP ") and record.probe.probe.data is not None:
+        # A form (a login) reached the application, which said no: its log says why.
+        return Hint("form_refused", "kubectl get events --sort-by=.lastTimestamp")
     if record.probe.detail.startswith("HTTP "):
         # Something did answer, so the forward works: which image does the pod really run?
         return Hint("wrong_page", _fill("kubectl describe {object}", record.step.run))

@@ -9,6 +9,7 @@ check less than its author thinks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -56,6 +57,7 @@ class Probe:
     user: str = ""
     password: str = ""  # the lesson's own demo password, never the learner's
     prepare: tuple[str, ...] = ()  # run before the session, not shown (leftovers of earlier runs)
+    data: str | None = None  # a JSON body: the probe POSTs it and ``expect`` is the HTTP status
 
     @property
     def is_redis(self) -> bool:
@@ -72,6 +74,9 @@ class Probe:
             host, _, port = where.partition(":")
             return f"mysql -h {host} -P {port} -u {self.user} -p"
         header = f"-H {shlex.quote('Host: ' + self.host)} " if self.host else ""
+        if self.data is not None:
+            return (f"curl -s -o /dev/null -w '%{{http_code}}' {header}"
+                    f"-H 'Content-Type: application/json' -d {shlex.quote(self.data)} {where}")
         return f"curl -s {header}{where} | grep -o {shlex.quote(self.expect)}"
 
 
@@ -331,7 +336,8 @@ def _read_mysql_probe(r: _Reader, items: dict[str, Node]) -> Probe:
                  password=r.string(items["password"], "probe.password"), prepare=prepare)
 
 
-PROBE_KEYS = {"get", "expect", "reject", "timeout", "redis", "send", "host", "mysql", "user", "password", "prepare"}
+PROBE_KEYS = {"get", "post", "data", "expect", "reject", "timeout", "redis", "send", "host", "mysql", "user",
+              "password", "prepare"}
 
 
 def _read_probe(r: _Reader, node: Node) -> Probe:
@@ -340,17 +346,46 @@ def _read_probe(r: _Reader, node: Node) -> Probe:
         return _read_mysql_probe(r, items)
     if "redis" in items:
         return _read_redis_probe(r, items)
+    if "post" in items:
+        return _read_post_probe(r, node, items)
     for key in ("get", "expect"):
         if key not in items:
             raise r.fail(node, f"probe lacks the required key {key!r}")
-    url = r.string(items["get"], "probe.get")
-    if not re.match(r"^http://(localhost|127\.0\.0\.1)(:\d+)?(/|$)", url):
-        raise r.fail(items["get"], "probe.get must be an http://localhost[:PORT]/ URL")
+    url = _local_url(r, items["get"], "probe.get")
     timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
     reject = r.string(items["reject"], "probe.reject") if "reject" in items else None
     host = r.string(items["host"], "probe.host") if "host" in items else None
     return Probe(url=url, expect=r.string(items["expect"], "probe.expect"), timeout=timeout, reject=reject,
                  host=host)
+
+
+def _local_url(r: _Reader, node: Node, where: str) -> str:
+    url = r.string(node, where)
+    if not re.match(r"^http://(localhost|127\.0\.0\.1)(:\d+)?(/|$)", url):
+        raise r.fail(node, f"{where} must be an http://localhost[:PORT]/ URL")
+    return url
+
+
+def _read_post_probe(r: _Reader, node: Node, items: dict[str, Node]) -> Probe:
+    """A form a learner sends (a login): the JSON ``data`` POSTed, ``expect`` the status."""
+    for key in ("data", "expect"):
+        if key not in items:
+            raise r.fail(node, f"a post probe needs {key}")
+    for key in ("get", "reject"):
+        if key in items:
+            raise r.fail(items[key], f"{key} does not apply to a post probe")
+    expect = r.string(items["expect"], "probe.expect")
+    if not re.fullmatch(r"[1-5]\d\d", expect):
+        raise r.fail(items["expect"], "a post probe's expect is an HTTP status such as 204")
+    data = r.string(items["data"], "probe.data")
+    try:
+        json.loads(data)
+    except ValueError:
+        raise r.fail(items["data"], "probe.data must be JSON") from None
+    timeout = r.number(items["timeout"], "probe.timeout") if "timeout" in items else 10.0
+    host = r.string(items["host"], "probe.host") if "host" in items else None
+    return Probe(url=_local_url(r, items["post"], "probe.post"), expect=expect, timeout=timeout, host=host,
+                 data=data)
 
 
 def _read_edit(r: _Reader, node: Node, run: str) -> Edit:

@@ -133,6 +133,10 @@ MESSAGES: Catalogue = {
         "en": "port {wanted} was busy on this machine, so port {used} was used instead",
         "ja": "このマシンではポート {wanted} が使用中だったため、代わりにポート {used} を使いました",
     },
+    "report.post_failed": {
+        "en": "POST {url} answered {detail}, not HTTP {expect}",
+        "ja": "POST {url} の応答は {detail} でした (期待した応答: HTTP {expect})",
+    },
     "report.probe_failed": {
         "en": "GET {url} did not show {expect!r}: {detail}",
         "ja": "GET {url} で {expect!r} が表示されませんでした: {detail}",
@@ -383,6 +387,10 @@ MESSAGES: Catalogue = {
     "hint.probe_failed": {
         "en": "nothing answered through the forwarded port; keep kubectl port-forward running while you open the page",
         "ja": "転送したポートから応答がありません。ページを開く間は kubectl port-forward を動かしたままにしましょう",
+    },
+    "hint.form_refused": {
+        "en": "the application answered but did not accept what was sent: its log says why; data kept from an earlier run may hold other accounts",
+        "ja": "アプリケーションは応答しましたが、送った内容を受け付けませんでした。理由はそのログにあります。以前の実行で残ったデータに別のアカウントが入っている可能性もあります",
     },
     "hint.wrong_page": {
         "en": "a web page came back, but not the lesson's: the pod may run another image, or another program holds the local port",

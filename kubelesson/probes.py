@@ -53,16 +53,27 @@ class Prober:
             return ProbeOutcome(probe, url, False, f"{url}: {_OFF_LOOPBACK}")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _LoopbackRedirects())
         # An Ingress routes by the Host header; the connection itself stays on this machine.
-        request = urllib.request.Request(url, headers={"Host": probe.host} if probe.host else {})
+        headers = {"Host": probe.host} if probe.host else {}
+        data = None
+        if probe.data is not None:
+            headers["Content-Type"] = "application/json"
+            data = probe.data.encode()
+        request = urllib.request.Request(url, data=data, headers=headers)
         try:
             with opener.open(request, timeout=probe.timeout) as response:
                 body = response.read(1 << 20).decode("utf-8", "replace")
+                if probe.data is not None:  # a form: the status says how it went
+                    ok = str(response.status) == probe.expect
+                    return ProbeOutcome(probe, url, ok, _status_detail(response.status, body))
                 rejected = bool(probe.reject) and probe.reject in body
                 ok = probe.expect in body and not rejected
                 return ProbeOutcome(probe, url, ok, f"HTTP {response.status}: {_excerpt(body)}", rejected)
         except _Refused as exc:
             return ProbeOutcome(probe, url, False, f"HTTP {exc.code} -> {exc.location}: {_OFF_LOOPBACK}")
         except urllib.error.HTTPError as exc:
+            if probe.data is not None:
+                body = exc.read(1 << 16).decode("utf-8", "replace")
+                return ProbeOutcome(probe, url, str(exc.code) == probe.expect, _status_detail(exc.code, body))
             return ProbeOutcome(probe, url, False, f"HTTP {exc.code}")
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -115,6 +126,10 @@ class Prober:
 def at_port(url: str, port: int) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
+
+
+def _status_detail(status: int, body: str) -> str:
+    return f"HTTP {status}: {_excerpt(body)}" if body.strip() else f"HTTP {status}"
 
 
 def _excerpt(body: str) -> str:

@@ -174,7 +174,7 @@ def build(lesson: Lesson, comparison: Comparison, run: RunResult | None, lang: s
             notes += (
                 say(
                     lang,
-                    "report.probe_failed",
+                    "report.post_failed" if record.probe.probe.data is not None else "report.probe_failed",
                     url=record.probe.url,
                     expect=record.probe.probe.expect,
                     detail=record.probe.detail,

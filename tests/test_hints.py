@@ -170,7 +170,8 @@ def test_still_starting_reason_wins() -> None:
 
 def test_every_hint_kind_has_words_in_both_languages() -> None:
     kinds = {rule.kind for rule in hints.RULES} | {
-        "still_starting", "stuck_creating", "missing", "differs", "timeout", "probe_failed", "wrong_page"}
+        "still_starting", "stuck_creating", "missing", "differs", "timeout", "probe_failed", "wrong_page",
+        "form_refused"}
     for kind in kinds:
         assert {"en", "ja"} <= set(MESSAGES[f"hint.{kind}"]), kind
 
@@ -222,3 +223,20 @@ def test_age_decides(status: str, age: str, kind: str) -> None:
                                               ("<age>", None), ("12", None), ("m", None)])
 def test_age_seconds(age: str, seconds: int | None) -> None:
     assert hints.age_seconds(age) == seconds
+
+
+def test_a_refused_login_says_the_application_said_no() -> None:
+    """Lesson 8's login probe: an answer other than 204 is the application's refusal, not a
+    wrong page or a dead port-forward."""
+    from kubelesson.lesson import load_number
+    from kubelesson.probes import ProbeOutcome
+    from kubelesson.runner import StepRecord
+
+    step = next(s for s in load_number(ROOT, 8).steps if s.probe is not None and s.probe.data)
+    assert step.probe is not None
+    refused = ProbeOutcome(step.probe, "http://localhost:80/api/v3/login", False,
+                           'HTTP 401: {"message":"password or id is wrong"}')
+    hint = hints.for_probe(StepRecord(0, step, (), 0.0, probe=refused))
+    assert hint == hints.Hint("form_refused", "kubectl get events --sort-by=.lastTimestamp")
+    unanswered = ProbeOutcome(step.probe, "http://localhost:80/api/v3/login", False, "timed out")
+    assert hints.for_probe(StepRecord(0, step, (), 0.0, probe=unanswered)).kind == "probe_failed"

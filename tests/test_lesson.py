@@ -200,3 +200,37 @@ def test_a_probe_step_takes_no_kubectl_keys() -> None:
     with pytest.raises(LessonFileError) as info:
         lesson.parse_lesson(PROBE_STEPS.replace("    wait:", "    background: true\n    wait:"), Path("9.yaml"))
     assert "background does not apply to a probe step" in info.value.params["what"]
+
+
+POST_PROBE = """\
+lesson: 9
+title: {en: Probes}
+steps:
+  - probe: {post: 'http://localhost/api/v3/login', host: a.example, data: '{"name":"a","password":"b"}',
+            expect: '204'}
+"""
+
+
+def test_a_post_probe_sends_json_and_expects_a_status() -> None:
+    (step,) = lesson.parse_lesson(POST_PROBE, Path("9.yaml")).steps
+    assert step.probe is not None and step.probe.data == '{"name":"a","password":"b"}'
+    assert step.run == ("curl -s -o /dev/null -w '%{http_code}' -H 'Host: a.example' "
+                        "-H 'Content-Type: application/json' -d '{\"name\":\"a\",\"password\":\"b\"}' "
+                        "http://localhost/api/v3/login")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("expect: '204'", "expect: created", "an HTTP status such as 204"),
+        ('\'{"name":"a","password":"b"}\'', "'name=a'", "must be JSON"),
+        ("data: '{\"name\":\"a\",\"password\":\"b\"}',", "", "a post probe needs data"),
+        ("post: 'http://localhost/", "post: 'http://example.com/", "must be an http://localhost"),
+        ("expect: '204'", "expect: '204', reject: x", "reject does not apply to a post probe"),
+    ],
+)
+def test_a_malformed_post_probe_is_refused(old: str, new: str, words: str) -> None:
+    assert old in POST_PROBE
+    with pytest.raises(LessonFileError) as info:
+        lesson.parse_lesson(POST_PROBE.replace(old, new), Path("9.yaml"))
+    assert words in info.value.params["what"]

@@ -92,7 +92,9 @@ def test_check_8_passes_through_traqs_crash_loop(sim_cli: Cli) -> None:
     result = sim_cli("check", "8", *SIM, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert [step["verdict"] for step in report["steps"]] == ["pass"] * 10 + ["own"]
+    assert [step["verdict"] for step in report["steps"]] == ["pass"] * 11 + ["own"]
+    login = next(step for step in report["steps"] if "/api/v3/login" in step["command"])
+    assert login["verdict"] == "pass" and str(login["actual"]).splitlines()[1:] == ["204"]  # the login
     pods = _step(report, "kubectl get pods")
     row = next(line.split() for line in str(pods["raw_actual"]).splitlines() if line.startswith("traq-0 "))
     assert row[1:3] == ["1/1", "Running"] and row[3] != "0", row  # it did restart
@@ -110,7 +112,7 @@ def test_check_8_passes_with_the_courses_kubectl_1_30(fast_cli: Cli) -> None:
     out = result.stdout
     assert "✓ curl -s -H 'Host: traq.local.trapti.tech' http://localhost/ | grep -o '<title>traQ</title>'" in out
     assert "✓ kubectl delete -k ./examples/8_traq" in out
-    assert out.rstrip().splitlines()[-1].startswith("PASS: all 10 steps match the lesson")
+    assert out.rstrip().splitlines()[-1].startswith("PASS: all 11 steps match the lesson")
 
 
 def test_traqs_restarts_are_masked_only_once_it_is_ready() -> None:

@@ -8,6 +8,7 @@ import http.server
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(PAGE)))
         self.end_headers()
         self.wfile.write(PAGE)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        """A login form: 204 for the right JSON, 401 with a JSON message otherwise."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        right = (self.headers.get("Content-Type") == "application/json"
+                 and body == b'{"name":"traq","password":"traq"}')
+        answer = b"" if right else b'{"message":"password or id is wrong"}'
+        self.send_response(204 if right else 401)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -127,3 +139,14 @@ def test_the_host_header_is_sent_and_the_host_name_never_looked_up(runner: Probe
     outcome = runner.run(Probe(url=url, expect="Caddy works!", timeout=5, host="caddy.local.trapti.tech"))
     assert (outcome.ok, outcome.detail) == (True, "HTTP 200: Caddy works!")
     assert "caddy.local.trapti.tech" not in lookups
+
+
+def test_a_post_probe_sends_its_json_and_judges_the_status(runner: Prober, server: int) -> None:
+    login = Probe(url=f"http://localhost:{server}/login", expect="204", timeout=5,
+                  data='{"name":"traq","password":"traq"}')
+    outcome = runner.run(login)
+    assert (outcome.ok, outcome.detail) == (True, "HTTP 204")
+    refused = runner.run(replace(login, data='{"name":"traq","password":"nope"}'))
+    assert (refused.ok, refused.detail) == (False, 'HTTP 401: {"message":"password or id is wrong"}')
+    # What a lesson expects is the status: a 401 can be the expected answer too.
+    assert runner.run(replace(login, data="{}", expect="401")).ok

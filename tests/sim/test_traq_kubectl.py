@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelesson.lesson import Probe
+from kubelesson.probes import Prober
 from tests.sim.conftest import Kubectl
 from tests.sim.storage_support import course_file, wait_for_log, wait_until
 from tests.sim.test_portforward_kubectl import _free_port, port_forward
@@ -71,6 +73,12 @@ def test_traq_exercise(kubectl137: Kubectl, tmp_path: Path) -> None:
                                        headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(login, timeout=10) as response:
             assert response.status == 204 and "r_session=" in response.headers["Set-Cookie"]
+        # Lesson 8's login probe: a wrong password is traQ's 401, which the probe reports.
+        probe = Probe(url=f"http://localhost:{port}/api/v3/login", expect="204", timeout=10,
+                      data='{"name":"traq","password":"wrong"}')
+        refused = Prober({}).run(probe)
+        assert (refused.ok, refused.detail) == (
+            False, 'HTTP 401: {"message":"password or id is wrong"}')
     with port_forward((kubectl137.binary, {}), kubectl137.env(), "svc/traq-ui", f"{port}:80") as forward:
         forward.wait_ready(port, 80)
         status, headers, body = _get(port, "/")
