@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubelesson import bundle, chapters, compare, kubectl, lesson, locks, normalize, runner, sandbox, transcript
-from kubelesson.errors import KubelessonError, TranscriptFileError
+from kubelesson.errors import HostPathInUse, KubelessonError, TranscriptFileError
 from kubelesson.lesson import Lesson
 from kubelesson.runner import Progress, RunResult
 
@@ -69,10 +69,29 @@ def _lesson_run(options: Options, found: Lesson, progress: Progress | None,
     with sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
                               context=options.context, namespace=options.namespace, keep=options.keep) as session, \
             locks.taking_turns(session.target.context + "@" + session.target.server, found.shares):
+        _refuse_busy_folders(session, found.shares)
         if on_target:
             on_target(session)
         yield runner.run_lesson(found, session.kubectl, session.target, progress=progress,
                                 wait_timeout=options.timeout, cleanup=not session.target.created), session
+
+
+def _refuse_busy_folders(session: sandbox.Session, shares: tuple[str, ...]) -> None:
+    """A node folder the lesson shares (`hostpath NODE:PATH`) must not be in use by a pod
+    outside it: lesson 7's MariaDB cannot lock /data/mariadb while the chapter's own MariaDB
+    still runs there, and would fail only after its wait ran out. The sandboxes of killed
+    runs that this run just swept away do not count."""
+    for share in shares:
+        kind, _, where = share.partition(" ")
+        node, _, path = where.partition(":")
+        if kind != "hostpath" or not path:
+            continue
+        besides = {session.target.namespace, *session.swept_names()}
+        users = sandbox.hostpath_users(session.kubectl, node, path, besides=besides)
+        if users:
+            namespace, _, name = users[0].partition("/")
+            raise HostPathInUse(pods=", ".join(users), node=node, path=path,
+                                delete=f"kubectl delete pod {name} -n {namespace}")
 
 
 def run(options: Options, found: Lesson, *, progress: Progress | None = None,

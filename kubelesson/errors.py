@@ -92,6 +92,13 @@ class ObjectsExist(KubelessonError):
     key = "error.objects_exist"
 
 
+class HostPathInUse(KubelessonError):
+    """A node folder the lesson needs to itself (lesson 7's /data/mariadb) is mounted by a
+    pod that is not the lesson's: a second database server cannot use it meanwhile."""
+
+    key = "error.hostpath_in_use"
+
+
 class OutputNotWritable(KubelessonError):
     key = "error.output_not_writable"
 

@@ -426,6 +426,10 @@ MESSAGES: Catalogue = {
         "en": "a PersistentVolumeClaim of that name was already there (unchanged), and with it the data an earlier run wrote: lesson 7's claim mariadb holds a database with another root password and no user traq, so traQ cannot log in. Delete what this step applied, the claim included, and apply again",
         "ja": "同じ名前の PersistentVolumeClaim がすでにあり(unchanged)、以前の実行で書き込まれたデータも残っています。レッスン 7 の mariadb という PVC のデータベースは root のパスワードが異なり、ユーザー traq もないため、traQ はログインできません。このステップで適用したものを PVC ごと削除して、もう一度適用しましょう",
     },
+    "error.hostpath_in_use": {
+        "en": "{pods} uses {path} on node {node}, which the lesson needs to itself: a second database server cannot use a data folder that is in use; delete it first ({delete}; the files on the node stay)",
+        "ja": "{pods} がノード {node} の {path} を使っています。レッスンはこのフォルダーを単独で使う必要があり、使用中のデータフォルダーを 2 つ目のデータベースサーバーは使えません。先に削除してください ({delete}。ノード上のファイルは残ります)",
+    },
     "error.objects_exist_claim": {
         "en": "namespace {namespace} already has {objects}, which the lesson creates; a claim keeps the data of an earlier run (lesson 7's claim mariadb holds a database this lesson cannot use), so delete it once that data is no longer needed, or drop --namespace to use a sandbox",
         "ja": "名前空間 {namespace} には、レッスンが作成する {objects} がすでにあります。PVC には以前の実行のデータが残っています(レッスン 7 の mariadb という PVC のデータベースはこのレッスンでは使えません)。そのデータが不要になったら削除するか、--namespace を外してサンドボックスを使ってください",

@@ -20,7 +20,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +216,31 @@ def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...])
         return []
     result = kubectl.run(["get", *objects, "-n", namespace, "--ignore-not-found", "-o", "name"], timeout=30)
     return [line for line in result.output.splitlines() if "/" in line and " " not in line]
+
+
+def hostpath_users(kubectl: Kubectl, node: str, path: str, *, besides: Collection[str]) -> list[str]:
+    """Pods (``namespace/name``) outside the namespaces ``besides`` that mount the folder
+    ``path`` of ``node`` and run or are about to. Empty when the cluster does not say (no
+    right to list pods in every namespace): the lesson then meets the problem itself."""
+    result = kubectl.run(["get", "pods", "--all-namespaces", "-o", "json"], timeout=60)
+    try:
+        items = json.loads(result.output).get("items", []) if result.ok else []
+    except json.JSONDecodeError:
+        return []
+    wanted = path.rstrip("/") or "/"
+    users = []
+    for pod in items:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        if meta.get("namespace") in besides or meta.get("deletionTimestamp"):
+            continue  # the lesson's own, or going away
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        # A pod not scheduled yet will go where its nodeSelector says (lesson 7's does).
+        placed = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+        mounted = {str((v.get("hostPath") or {}).get("path", "")).rstrip("/") for v in spec.get("volumes") or []}
+        if placed == node and wanted in mounted:
+            users.append(f"{meta.get('namespace')}/{meta.get('name')}")
+    return sorted(users)
 
 
 @dataclass

@@ -69,7 +69,8 @@ def test_show_7_lists_the_learners_own_steps_and_the_sessions(cli: Cli) -> None:
 
 def test_the_learners_own_database_on_the_node_is_left_alone(sim_cli: Cli, shared_sim: SimHandle) -> None:
     """/data/mariadb holds what the learner wrote following the chapter (`hands_on`, in the
-    default namespace's Pod): a check works in a database of its own and leaves theirs."""
+    default namespace's Pod): a check works in a database of its own and leaves theirs, and
+    refuses to start while the chapter's Pod still runs on the folder."""
     kubectl = Kubectl(VENV_KUBECTL, shared_sim)
     manifest = course_file("7_hostpath_pod.yaml")
     namespace = "learner-chapter-7"
@@ -80,6 +81,13 @@ def test_the_learners_own_database_on_the_node_is_left_alone(sim_cli: Cli, share
         with mysql(kubectl, "pod/mariadb", namespace=namespace) as connection:
             run_sql(connection, ["DROP DATABASE IF EXISTS hands_on", "CREATE DATABASE hands_on",
                                  "CREATE TABLE hands_on.mine (a INT)", "INSERT INTO hands_on.mine VALUES (42)"])
+        # While the chapter's MariaDB still runs there, the lesson's could not lock the
+        # folder: the check refuses to start, names the pod and says how to free the folder.
+        busy = sim_cli("check", "7", *SIM, "--lang", "en")
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert busy.stderr.count("\n") == 1, busy.stderr  # one line
+        assert f"{namespace}/mariadb uses /data/mariadb on node k3d-hands-on-agent-0" in busy.stderr
+        assert f"(kubectl delete pod mariadb -n {namespace}; the files on the node stay)" in busy.stderr
         assert kubectl("delete", "-f", str(manifest), "-n", namespace, "--wait=true").rc == 0
 
         result = sim_cli("check", "7", *SIM, "--lang", "en")

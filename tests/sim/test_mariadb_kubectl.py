@@ -21,6 +21,7 @@ from tests.sim.storage_support import (
     mysql,
     ready_database,
     run_sql,
+    wait_for_log,
     wait_until,
     write,
 )
@@ -179,3 +180,25 @@ def test_course_kubectl_session(sim: SimHandle, tmp_path: Path) -> None:
     manifest = write(tmp_path, "pod.yaml", HOSTPATH_POD.format(name="mariadb", node="k3d-hands-on-agent-0",
                                                                path="/data/other"))
     assert _rows_after_recreate(kubectl, manifest) == ((1,), (2,), (3,))
+
+
+def test_a_second_server_on_a_data_folder_in_use_is_locked_out(kubectl137: Kubectl) -> None:
+    """Two pods on the node's /data/mariadb (the chapter's pod left running, and lesson 7's
+    in its sandbox): mariadbd locks its files, so the second one waits for the lock, aborts
+    and restarts until the first is gone; then it starts on the same data."""
+    manifest = course_file("7_hostpath_pod.yaml")
+    kubectl137("apply", "-f", str(manifest))
+    ready_database(kubectl137, "mariadb")
+    assert kubectl137("create", "namespace", "second").rc == 0
+    kubectl137("apply", "-f", str(manifest), "-n", "second")
+    log = wait_for_log(kubectl137, "mariadb", "[ERROR] Aborting", namespace="second")
+    assert "Can't lock aria control file '/var/lib/mysql/aria_log_control' for exclusive use" in log
+    assert "[ERROR] InnoDB: Unable to lock ./ibdata1 error: 11" in log
+    assert "port: 3306" not in log
+    wait_until(lambda: kubectl137("get", "pod", "mariadb", "-n", "second", "-o",
+                                  "jsonpath={.status.containerStatuses[0].restartCount}").out
+               not in ("", "0"), "the locked-out server to be restarted")
+    with mysql(kubectl137, "pod/mariadb") as connection:  # the first one serves on
+        assert run_sql(connection, ["SELECT 1"])[0] == ((1,),)
+    assert kubectl137("delete", "-f", str(manifest)).rc == 0
+    ready_database(kubectl137, "mariadb", "second")

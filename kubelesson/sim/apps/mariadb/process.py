@@ -12,11 +12,16 @@ server starts at once and the environment's passwords are ignored, as on a real 
 The log says what happens in the image's words; note that the temporary server logs
 `ready for connections` too (with `port: 0`): only the line with `port: 3306` means clients
 may connect.
+
+A data directory is one server's: mariadbd locks its files, so a second server on a folder
+another one is using (two pods on one node's hostPath) waits for the Aria lock, gives up
+and exits 1, over and over until the first one stops.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from pathlib import Path
 
 from kubelesson.sim.apps.mariadb.datadir import Account, DataDir, password_hash
@@ -34,6 +39,12 @@ RELEASES = {"10.4": "10.4.34", "10.5": "10.5.27", "10.6": "10.6.20", "10.11": "1
             "11.4": "11.4.5", "11.5": "11.5.2", "11.6": "11.6.2", "11.7": "11.7.2",
             "11.8": "11.8.2"}
 LATEST = {"10": "10.11", "11": "11.8"}
+ARIA_RETRY_SECONDS = 30.0  # how long mariadbd waits for the lock of a data folder in use
+
+# Which server holds each data directory (by its real path on the node): mariadbd's file
+# locks, which a second server on the same folder cannot take.
+_holders: dict[Path, MariaDB] = {}
+_holders_guard = threading.Lock()
 
 
 def release(image: str) -> str:
@@ -83,6 +94,9 @@ class MariaDB(Process):
         self.note(entrypoint)
         self.note("Switching to dedicated user 'mysql'")
         self.note(entrypoint)
+        if not self._lock():
+            self._locked_out()
+            return
         init = max(self.host.options.database_init_seconds, 0.0)
         if self.datadir.initialized:
             self.note("MariaDB upgrade not required")
@@ -182,11 +196,55 @@ class MariaDB(Process):
         self.listening = True
         self._server_start_lines(port)
 
+    # -- the data directory's lock ---------------------------------------------------------
+    def _lock(self) -> bool:
+        """Take the data directory, unless a server that still runs has it."""
+        key = self.datadir.root.resolve()
+        with _holders_guard:
+            holder = _holders.get(key)
+            if holder is not None and holder is not self and not holder.stopped:
+                return False
+            _holders[key] = self
+        return True
+
+    def _unlock(self) -> None:
+        key = self.datadir.root.resolve()
+        with _holders_guard:
+            if _holders.get(key) is self:
+                del _holders[key]
+
+    def _locked_out(self) -> None:
+        """What mariadbd logs on a folder another server holds: it waits for the Aria lock,
+        then InnoDB cannot lock ibdata1 either, and the server aborts."""
+        control = f"{DATADIR}/aria_log_control"
+        self.server_log(f"Starting MariaDB {self.full} source revision {'0' * 40} server_uid "
+                        f"{'0' * 28} as process 1")
+        self.server_log(f"mariadbd: Can't lock aria control file '{control}' for exclusive use, "
+                        f"error: 11. Will retry for {ARIA_RETRY_SECONDS:.0f} seconds", "ERROR")
+
+        def give_up() -> None:
+            self.server_log("mariadbd: Got error 'Could not get an exclusive lock; file is probably "
+                            f"in use by another process' when trying to use aria control file "
+                            f"'{control}'", "ERROR")
+            self.server_log("Plugin 'Aria' registration as a STORAGE ENGINE failed.", "ERROR")
+            self.server_log("InnoDB: Unable to lock ./ibdata1 error: 11", "ERROR")
+            self.server_log("InnoDB: Check that you do not already have another mariadbd process "
+                            "using the same InnoDB data or log files.")
+            self.server_log("InnoDB: Plugin initialization aborted with error Generic error", "ERROR")
+            self.server_log("Plugin 'InnoDB' registration as a STORAGE ENGINE failed.", "ERROR")
+            self.server_log("Unknown/unsupported storage engine: InnoDB", "ERROR")
+            self.server_log("Aborting", "ERROR")
+            self.fail()
+
+        # The wait scales with the simulator's database times, so tests need not sit out 30 s.
+        self.after(min(ARIA_RETRY_SECONDS, self.host.options.database_init_seconds * 2), give_up)
+
     # -- running --------------------------------------------------------------------------
     def listener(self, port: int) -> Backend | None:
         return self.server if self.listening and port == 3306 else None
 
     def stop(self) -> None:
+        self._unlock()
         if self.stopped:
             return
         super().stop()
