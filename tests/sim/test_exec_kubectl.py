@@ -68,6 +68,22 @@ def test_run_rm_wget_failures(both: Kubectl, tmp_path: Path) -> None:
         assert result.err.endswith(PROMPT + message + "pod default/tmp terminated (Error)\n")
 
 
+def test_wget_header_reaches_an_ingress_by_name_through_traefik(kubectl137: Kubectl,
+                                                                tmp_path: Path) -> None:
+    """busybox's --header replaces its own Host: from inside the cluster, traefik's Service
+    with the Ingress's host name routes to caddy; without it, traefik knows no such host."""
+    kubectl = kubectl137
+    caddy_behind_service(kubectl, tmp_path, replicas=1)
+    ingress = Path(__file__).resolve().parents[2] / "examples" / "5_ingress.yaml"
+    assert kubectl("apply", "-f", str(ingress)).rc == 0
+    named = kubectl(*RUN, "wget", "-qO-", "--header", "Host: caddy.local.trapti.tech",
+                    "http://traefik.kube-system/", input="")
+    assert (named.rc, named.out) == (0, PAGE + _deleted(kubectl)), named.err
+    unnamed = kubectl(*RUN, "wget", "-qO-", "--header=User-Agent: curl/8", "http://traefik.kube-system/",
+                      input="")
+    assert unnamed.rc == 1 and "HTTP/1.1 404 Not Found" in unnamed.err
+
+
 def test_exec_cat_the_web_root(both: Kubectl, tmp_path: Path) -> None:
     kubectl = both
     _caddy_pod(kubectl, tmp_path)

@@ -83,6 +83,7 @@ class _Options:
     output: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     urls: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()  # --header lines, as given
 
 
 def _options(argv: list[str]) -> _Options:
@@ -100,6 +101,11 @@ def _options(argv: list[str]) -> _Options:
             opts.output = arg.split("=", 1)[1]
         elif arg.startswith("--timeout="):
             opts.timeout = float(arg.split("=", 1)[1])
+        elif arg == "--header" or arg.startswith("--header="):
+            value = arg.split("=", 1)[1] if "=" in arg else (args.pop(0) if args else "")
+            if not value:
+                raise _Fail("wget: option '--header' requires an argument\n")
+            opts.headers += (value,)
         elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1:
             _short(arg[1:], args, opts)
         elif arg.startswith("--"):
@@ -176,8 +182,7 @@ def _fetch(ctx: Context, opts: _Options, url: _Url) -> tuple[bytes, str | None]:
         raise _Fail("wget: download timed out\n")
     if app == REFUSED or isinstance(app, str):
         raise _Fail(f"wget: can't connect to remote host ({ip}): Connection refused\n")
-    request = (f"GET {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nUser-Agent: Wget\r\n"
-               "Connection: close\r\n\r\n").encode()
+    request = _request(url, opts.headers)
     parsed = parse_response(exchange(app, request))
     if parsed is None:
         raise _Fail("wget: error getting response: Connection reset by peer\n")
@@ -189,6 +194,19 @@ def _fetch(ctx: Context, opts: _Options, url: _Url) -> tuple[bytes, str | None]:
     if not 200 <= code <= 204:
         raise _Fail(f"wget: server returned error: {status_line}\n")
     return body, None
+
+
+def _request(url: _Url, extra: tuple[str, ...]) -> bytes:
+    """The request busybox sends: its own Host and User-Agent unless --header gave them (a
+    Host header is how a pod reaches an Ingress by name through traefik's address)."""
+    given = {line.split(":", 1)[0].strip().lower() for line in extra}
+    lines = [f"GET {url.path} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {url.host_header}")
+    if "user-agent" not in given:
+        lines.append("User-Agent: Wget")
+    lines += ["Connection: close", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def _save(ctx: Context, opts: _Options, name: str, body: bytes) -> None:
