@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubelesson import bundle, chapters, compare, kubectl, lesson, locks, normalize, runner, sandbox, transcript
-from kubelesson.errors import HostPathInUse, KubelessonError, TranscriptFileError
+from kubelesson.errors import KubelessonError, SharedInUse, TranscriptFileError
 from kubelesson.lesson import Lesson
 from kubelesson.runner import Progress, RunResult
 
@@ -69,29 +69,36 @@ def _lesson_run(options: Options, found: Lesson, progress: Progress | None,
     with sandbox.open_sandbox(user_kubectl(options), lesson=found.number, objects=found.objects,
                               context=options.context, namespace=options.namespace, keep=options.keep) as session, \
             locks.taking_turns(session.target.context + "@" + session.target.server, found.shares):
-        _refuse_busy_folders(session, found.shares)
+        _refuse_busy_shares(session, found.shares)
         if on_target:
             on_target(session)
         yield runner.run_lesson(found, session.kubectl, session.target, progress=progress,
                                 wait_timeout=options.timeout, cleanup=not session.target.created), session
 
 
-def _refuse_busy_folders(session: sandbox.Session, shares: tuple[str, ...]) -> None:
-    """A node folder the lesson shares (`hostpath NODE:PATH`) must not be in use by a pod
-    outside it: lesson 7's MariaDB cannot lock /data/mariadb while the chapter's own MariaDB
-    still runs there, and would fail only after its wait ran out. The sandboxes of killed
-    runs that this run just swept away do not count."""
+# Which message a thing held by someone else gets, and what the message names.
+_IN_USE = {"hostpath": "error.hostpath_in_use", "host-port": "error.host_port_in_use",
+           "ingress-host": "error.ingress_host_in_use"}
+
+
+def _refuse_busy_shares(session: sandbox.Session, shares: tuple[str, ...]) -> None:
+    """What the lesson shares (``shares:``) must not be held by an object outside its run:
+    lesson 7's MariaDB cannot lock /data/mariadb while the chapter's own still runs there,
+    lesson 5's LoadBalancer stays pending while the chapter's holds port 8080, and traefik
+    may route the lesson's requests to the chapter's Ingress for the same host. Each would
+    fail only after a long wait, or pass for the wrong reason. The sandboxes of killed runs
+    that this run just swept away do not count."""
+    besides = {session.target.namespace, *session.swept_names()} if shares else set()
     for share in shares:
-        kind, _, where = share.partition(" ")
-        node, _, path = where.partition(":")
-        if kind != "hostpath" or not path:
+        users = sandbox.share_users(session.kubectl, share, besides=besides)
+        if not users:
             continue
-        besides = {session.target.namespace, *session.swept_names()}
-        users = sandbox.hostpath_users(session.kubectl, node, path, besides=besides)
-        if users:
-            namespace, _, name = users[0].partition("/")
-            raise HostPathInUse(pods=", ".join(users), node=node, path=path,
-                                delete=f"kubectl delete pod {name} -n {namespace}")
+        kind, what = share.split(" ", 1)
+        resource, first = users[0]
+        namespace, _, name = first.partition("/")
+        node, _, path = what.partition(":")
+        raise SharedInUse(_IN_USE[kind], users=", ".join(user for _, user in users), node=node, path=path,
+                          port=what, host=what, delete=f"kubectl delete {resource} {name} -n {namespace}")
 
 
 def run(options: Options, found: Lesson, *, progress: Progress | None = None,

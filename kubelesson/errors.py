@@ -92,9 +92,10 @@ class ObjectsExist(KubelessonError):
     key = "error.objects_exist"
 
 
-class HostPathInUse(KubelessonError):
-    """A node folder the lesson needs to itself (lesson 7's /data/mariadb) is mounted by a
-    pod that is not the lesson's: a second database server cannot use it meanwhile."""
+class SharedInUse(KubelessonError):
+    """A cluster-wide thing the lesson needs to itself (a node folder, a LoadBalancer port,
+    an Ingress host name) is held by an object outside the lesson: the run could not pass,
+    or would check the other object instead of its own."""
 
     key = "error.hostpath_in_use"
 

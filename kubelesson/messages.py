@@ -427,8 +427,16 @@ MESSAGES: Catalogue = {
         "ja": "同じ名前の PersistentVolumeClaim がすでにあり(unchanged)、以前の実行で書き込まれたデータも残っています。レッスン 7 の mariadb という PVC のデータベースは root のパスワードが異なり、ユーザー traq もないため、traQ はログインできません。このステップで適用したものを PVC ごと削除して、もう一度適用しましょう",
     },
     "error.hostpath_in_use": {
-        "en": "{pods} uses {path} on node {node}, which the lesson needs to itself: a second database server cannot use a data folder that is in use; delete it first ({delete}; the files on the node stay)",
-        "ja": "{pods} がノード {node} の {path} を使っています。レッスンはこのフォルダーを単独で使う必要があり、使用中のデータフォルダーを 2 つ目のデータベースサーバーは使えません。先に削除してください ({delete}。ノード上のファイルは残ります)",
+        "en": "{users} uses {path} on node {node}, which the lesson needs to itself: a second database server cannot use a data folder that is in use; delete it first ({delete}; the files on the node stay)",
+        "ja": "{users} がノード {node} の {path} を使っています。レッスンはこのフォルダーを単独で使う必要があり、使用中のデータフォルダーを 2 つ目のデータベースサーバーは使えません。先に削除してください ({delete}。ノード上のファイルは残ります)",
+    },
+    "error.host_port_in_use": {
+        "en": "the LoadBalancer Service {users} already holds port {port} of the cluster, which the lesson needs for its own (ServiceLB would leave the lesson's Service pending); delete it first ({delete})",
+        "ja": "LoadBalancer の Service {users} がクラスターのポート {port} をすでに使っています。レッスンは自分の Service にこのポートを必要とします (ServiceLB はレッスンの Service を pending のままにします)。先に削除してください ({delete})",
+    },
+    "error.ingress_host_in_use": {
+        "en": "the Ingress {users} already routes {host}, which the lesson's requests use (traefik could send them there instead of to the lesson's Service); delete it first ({delete})",
+        "ja": "Ingress {users} が {host} をすでにルーティングしています。レッスンのリクエストはこのホスト名を使います (traefik がレッスンの Service ではなくそちらへ送る可能性があります)。先に削除してください ({delete})",
     },
     "error.objects_exist_claim": {
         "en": "namespace {namespace} already has {objects}, which the lesson creates; a claim keeps the data of an earlier run (lesson 7's claim mariadb holds a database this lesson cannot use), so delete it once that data is no longer needed, or drop --namespace to use a sandbox",

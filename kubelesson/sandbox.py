@@ -218,29 +218,52 @@ def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...])
     return [line for line in result.output.splitlines() if "/" in line and " " not in line]
 
 
-def hostpath_users(kubectl: Kubectl, node: str, path: str, *, besides: Collection[str]) -> list[str]:
-    """Pods (``namespace/name``) outside the namespaces ``besides`` that mount the folder
-    ``path`` of ``node`` and run or are about to. Empty when the cluster does not say (no
-    right to list pods in every namespace): the lesson then meets the problem itself."""
-    result = kubectl.run(["get", "pods", "--all-namespaces", "-o", "json"], timeout=60)
+def share_users(kubectl: Kubectl, share: str, *, besides: Collection[str]) -> list[tuple[str, str]]:
+    """What outside the namespaces ``besides`` holds a thing the lesson shares (``shares:``
+    in its file), as (kind, namespace/name): the pods that mount a node folder
+    (``hostpath NODE:PATH``), the LoadBalancer Services on a port (``host-port N``), the
+    Ingresses that route a host name (``ingress-host NAME``). Objects being deleted do not
+    count. Empty when the cluster does not say (no right to list everywhere): the lesson then
+    meets the problem itself."""
+    kind, _, what = share.partition(" ")
+    holds: Callable[[dict[str, Any]], bool]
+    if kind == "hostpath":
+        node, _, path = what.partition(":")
+        resource, holds = "pod", lambda pod: _mounts(pod, node, path.rstrip("/") or "/")
+    elif kind == "host-port" and what.isdigit():
+        resource, holds = "service", lambda svc: _balances(svc, int(what))
+    elif kind == "ingress-host":
+        resource, holds = "ingress", lambda ing: any(
+            rule.get("host") == what for rule in (ing.get("spec") or {}).get("rules") or [])
+    else:
+        return []
+    result = kubectl.run(["get", resource, "--all-namespaces", "-o", "json"], timeout=60)
     try:
         items = json.loads(result.output).get("items", []) if result.ok else []
     except json.JSONDecodeError:
         return []
-    wanted = path.rstrip("/") or "/"
-    users = []
-    for pod in items:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        if meta.get("namespace") in besides or meta.get("deletionTimestamp"):
-            continue  # the lesson's own, or going away
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        # A pod not scheduled yet will go where its nodeSelector says (lesson 7's does).
-        placed = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
-        mounted = {str((v.get("hostPath") or {}).get("path", "")).rstrip("/") for v in spec.get("volumes") or []}
-        if placed == node and wanted in mounted:
-            users.append(f"{meta.get('namespace')}/{meta.get('name')}")
-    return sorted(users)
+    return sorted(
+        (resource, f"{meta.get('namespace')}/{meta.get('name')}")
+        for item in items
+        if not ((meta := item.get("metadata") or {}).get("namespace") in besides or meta.get("deletionTimestamp"))
+        and holds(item)
+    )
+
+
+def _mounts(pod: dict[str, Any], node: str, path: str) -> bool:
+    """A pod that runs, or is about to, on ``node`` with the node's folder ``path`` mounted."""
+    spec = pod.get("spec") or {}
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return False
+    # A pod not scheduled yet will go where its nodeSelector says (lesson 7's does).
+    placed = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+    mounted = {str((v.get("hostPath") or {}).get("path", "")).rstrip("/") for v in spec.get("volumes") or []}
+    return bool(placed == node and path in mounted)
+
+
+def _balances(service: dict[str, Any], port: int) -> bool:
+    spec = service.get("spec") or {}
+    return spec.get("type") == "LoadBalancer" and any(p.get("port") == port for p in spec.get("ports") or [])
 
 
 @dataclass

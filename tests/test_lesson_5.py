@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kubelesson.sim import SimHandle
 from tests.conftest import ROOT, Cli, course_copy, course_kubectl
+from tests.sim.conftest import VENV_KUBECTL, Kubectl
 
 SIM = ("--context", "kubelesson-sim")
 COURSE = Path(__file__).resolve().parents[2] / "shared" / "course"
@@ -85,3 +87,27 @@ def test_two_runs_at_once_take_turns_on_the_host_port_and_both_pass(sim_cli: Cli
         assert result.returncode == 0, result.stdout + result.stderr
     namespaces = {json.loads(result.stdout)["namespace"] for result in runs}
     assert len(namespaces) == 2
+
+
+def test_the_chapters_own_load_balancer_and_ingress_stop_the_check(sim_cli: Cli, shared_sim: SimHandle) -> None:
+    """Mid-chapter, the learner's caddy-lb holds port 8080 (ServiceLB would leave the
+    lesson's pending) and their Ingress routes caddy.local.trapti.tech (traefik could send
+    the lesson's requests there): the check does not start, and names each and its delete."""
+    kubectl = Kubectl(VENV_KUBECTL, shared_sim)
+    namespace = "learner-chapter-5"
+    assert kubectl("create", "namespace", namespace).rc == 0
+    try:
+        for manifest in ("5_lb_service.yaml", "5_ingress.yaml"):
+            assert kubectl("apply", "-f", str(ROOT / "examples" / manifest), "-n", namespace).rc == 0
+        busy = sim_cli("check", "5", *SIM, "--lang", "en")
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert busy.stderr.count("\n") == 1, busy.stderr
+        assert f"the LoadBalancer Service {namespace}/caddy-lb already holds port 8080" in busy.stderr
+        assert f"(kubectl delete service caddy-lb -n {namespace})" in busy.stderr
+        assert kubectl("delete", "service", "caddy-lb", "-n", namespace, "--wait=true").rc == 0
+        busy = sim_cli("check", "5", *SIM, "--lang", "ja")
+        assert busy.returncode == 2, busy.stdout + busy.stderr
+        assert f"Ingress {namespace}/caddy が caddy.local.trapti.tech をすでにルーティングしています" in busy.stderr
+        assert f"(kubectl delete ingress caddy -n {namespace})" in busy.stderr
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=true", timeout=120)
