@@ -94,9 +94,9 @@ def _refuse_busy_shares(session: sandbox.Session, shares: tuple[str, ...]) -> No
         if not users:
             continue
         kind, what = share.split(" ", 1)
+        node, _, path = what.partition(":")  # hostpath NODE:PATH; a port or host name is `what`
         resource, first = users[0]
         namespace, _, name = first.partition("/")
-        node, _, path = what.partition(":")
         raise SharedInUse(_IN_USE[kind], users=", ".join(user for _, user in users), node=node, path=path,
                           port=what, host=what, delete=f"kubectl delete {resource} {name} -n {namespace}")
 

@@ -30,6 +30,7 @@ class ProbeOutcome:
     detail: str  # what came back: the status and a short excerpt, or the error
     rejected: bool = False  # the body held the probe's ``reject`` text (the image's own page)
     session: str = ""  # a Redis probe: the session as redis-cli shows it
+    refused: bool = False  # a form the application itself turned down (asking again won't help)
 
 
 
@@ -73,7 +74,11 @@ class Prober:
         except urllib.error.HTTPError as exc:
             if probe.data is not None:
                 body = exc.read(1 << 16).decode("utf-8", "replace")
-                return ProbeOutcome(probe, url, str(exc.code) == probe.expect, _status_detail(exc.code, body))
+                # 404 and 5xx are the way there (a route not set up yet, a backend starting);
+                # another 4xx is the application's own answer to what was sent.
+                refused = 400 <= exc.code < 500 and exc.code not in (404, 408, 429)
+                return ProbeOutcome(probe, url, str(exc.code) == probe.expect, _status_detail(exc.code, body),
+                                    refused=refused)
             return ProbeOutcome(probe, url, False, f"HTTP {exc.code}")
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

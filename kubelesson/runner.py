@@ -275,7 +275,8 @@ class Runner:
         deadline = time.monotonic() + step.probe.timeout
         while True:
             outcome = self.prober.run(replace(target, timeout=min(target.timeout, 10.0)))
-            if outcome.ok or outcome.rejected or time.monotonic() >= deadline or interrupts.pending():
+            if outcome.ok or outcome.rejected or outcome.refused or time.monotonic() >= deadline \
+                    or interrupts.pending():
                 break
             time.sleep(0.25)
         # The transcript shows the URL the learner types; the report says where it really went.

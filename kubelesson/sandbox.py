@@ -220,7 +220,7 @@ def existing_objects(kubectl: Kubectl, namespace: str, objects: tuple[str, ...])
 
 def share_users(kubectl: Kubectl, share: str, *, besides: Collection[str]) -> list[tuple[str, str]]:
     """What outside the namespaces ``besides`` holds a thing the lesson shares (``shares:``
-    in its file), as (kind, namespace/name): the pods that mount a node folder
+    in its file), as (resource, namespace/name): the pods that mount a node folder
     (``hostpath NODE:PATH``), the LoadBalancer Services on a port (``host-port N``), the
     Ingresses that route a host name (``ingress-host NAME``). Objects being deleted do not
     count. Empty when the cluster does not say (no right to list everywhere): the lesson then
@@ -229,7 +229,7 @@ def share_users(kubectl: Kubectl, share: str, *, besides: Collection[str]) -> li
     holds: Callable[[dict[str, Any]], bool]
     if kind == "hostpath":
         node, _, path = what.partition(":")
-        resource, holds = "pod", lambda pod: _mounts(pod, node, path.rstrip("/") or "/")
+        resource, holds = "pod", lambda pod: _mounts(pod, node, path.rstrip("/"))
     elif kind == "host-port" and what.isdigit():
         resource, holds = "service", lambda svc: _balances(svc, int(what))
     elif kind == "ingress-host":
@@ -242,12 +242,12 @@ def share_users(kubectl: Kubectl, share: str, *, besides: Collection[str]) -> li
         items = json.loads(result.output).get("items", []) if result.ok else []
     except json.JSONDecodeError:
         return []
-    return sorted(
-        (resource, f"{meta.get('namespace')}/{meta.get('name')}")
-        for item in items
-        if not ((meta := item.get("metadata") or {}).get("namespace") in besides or meta.get("deletionTimestamp"))
-        and holds(item)
-    )
+    users = []
+    for item in items:
+        meta = item.get("metadata") or {}
+        if meta.get("namespace") not in besides and not meta.get("deletionTimestamp") and holds(item):
+            users.append((resource, f"{meta.get('namespace')}/{meta.get('name')}"))
+    return sorted(users)
 
 
 def _mounts(pod: dict[str, Any], node: str, path: str) -> bool:

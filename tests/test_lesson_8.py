@@ -20,7 +20,7 @@ from kubelesson import hints, normalize
 from kubelesson.messages import MESSAGES
 from kubelesson.sim import SimHandle, SimOptions, running
 from kubelesson.transcript import parse, render
-from tests.conftest import ROOT, Cli, course_kubectl
+from tests.conftest import ROOT, Cli, course_copy, course_kubectl
 
 SIM = ("--context", "kubelesson-sim")
 COURSE = Path(__file__).resolve().parents[2] / "shared" / "course"
@@ -219,3 +219,21 @@ def test_lesson_7s_claim_is_named_in_a_session(fast_cli: Cli, namespace: str, tm
     # What the hint has the learner run shows the cause.
     shown = kubectl("logs", "traq-0", "--previous", "-n", namespace)
     assert "Access denied for user 'traq'" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_refused_login_fails_at_once_with_traqs_answer(sim_cli: Cli, tmp_path: Path) -> None:
+    """A login traQ turns down (here a lesson copy that sends another password) is its own
+    answer, not a route still being set up: the step fails without waiting out its 90 s,
+    says what traQ answered, and hints at the application rather than the port-forward."""
+    course = course_copy(tmp_path, 8)
+    lesson = course / "transcripts" / "8.yaml"
+    lesson.write_text(lesson.read_text().replace('"password":"traq"}\', expect', '"password":"nope"}\', expect'))
+    sim_cli.env["TMPDIR"] = str(tmp_path)  # the support file a failure writes goes here
+    started = time.monotonic()
+    result = sim_cli("check", "8", *SIM, "--root", str(course), "--lang", "en")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert time.monotonic() - started < 80, "the refusal was waited on"
+    out = result.stdout
+    assert 'answered HTTP 401: {"message":"password or id is wrong"}, not HTTP 204' in out
+    assert f"hint: {MESSAGES['hint.form_refused']['en']}" in out
+    assert out.rstrip().splitlines()[-1].startswith("FAIL: 1 of 11 steps differ from the lesson")

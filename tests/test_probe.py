@@ -148,5 +148,6 @@ def test_a_post_probe_sends_its_json_and_judges_the_status(runner: Prober, serve
     assert (outcome.ok, outcome.detail) == (True, "HTTP 204")
     refused = runner.run(replace(login, data='{"name":"traq","password":"nope"}'))
     assert (refused.ok, refused.detail) == (False, 'HTTP 401: {"message":"password or id is wrong"}')
+    assert refused.refused  # the application's own answer: asking again will not change it
     # What a lesson expects is the status: a 401 can be the expected answer too.
     assert runner.run(replace(login, data="{}", expect="401")).ok
