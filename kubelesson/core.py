@@ -86,9 +86,10 @@ def _refuse_busy_shares(session: sandbox.Session, shares: tuple[str, ...]) -> No
     lesson 7's MariaDB cannot lock /data/mariadb while the chapter's own still runs there,
     lesson 5's LoadBalancer stays pending while the chapter's holds port 8080, and traefik
     may route the lesson's requests to the chapter's Ingress for the same host. Each would
-    fail only after a long wait, or pass for the wrong reason. The sandboxes of killed runs
-    that this run just swept away do not count."""
-    besides = {session.target.namespace, *session.swept_names()} if shares else set()
+    fail only after a long wait, or pass for the wrong reason. Other runs' sandboxes do not
+    count (runs that share a thing take turns, and each deletes its sandbox as it ends),
+    except those kept with --keep."""
+    besides = {session.target.namespace, *sandbox.passing_sandboxes(session.kubectl)} if shares else set()
     for share in shares:
         users = sandbox.share_users(session.kubectl, share, besides=besides)
         if not users:

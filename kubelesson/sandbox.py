@@ -178,18 +178,30 @@ def _owner_gone(annotations: dict[str, str]) -> bool:
     return False
 
 
-def stale_sandboxes(kubectl: Kubectl, now: float | None = None) -> list[str]:
-    """Sandboxes left by runs that were killed: their process is gone, or they are too old."""
+def _sandbox_namespaces(kubectl: Kubectl) -> list[dict[str, Any]]:
+    """kubelesson's sandbox namespaces on the cluster, as objects (none if it does not say)."""
     result = kubectl.run(["get", "namespaces", "-l", f"{MANAGED_BY}=kubelesson", "-o", "json"], timeout=30, nice=10)
     if not result.ok:
         return []
     try:
-        items = json.loads(result.output).get("items", [])
+        items: list[dict[str, Any]] = json.loads(result.output).get("items", [])
     except json.JSONDecodeError:
         return []
+    return items
+
+
+def passing_sandboxes(kubectl: Kubectl) -> set[str]:
+    """Sandboxes that go away by themselves: those of runs going on now or just ended (their
+    run deletes them) and of killed runs (swept). Not those kept with --keep."""
+    return {item["metadata"]["name"] for item in _sandbox_namespaces(kubectl)
+            if (item["metadata"].get("annotations") or {}).get(KEPT) != "true"}
+
+
+def stale_sandboxes(kubectl: Kubectl, now: float | None = None) -> list[str]:
+    """Sandboxes left by runs that were killed: their process is gone, or they are too old."""
     now = time.time() if now is None else now
     stale = []
-    for item in items:
+    for item in _sandbox_namespaces(kubectl):
         meta = item.get("metadata", {})
         annotations = meta.get("annotations") or {}
         if item.get("status", {}).get("phase") == "Terminating" or annotations.get(KEPT) == "true":

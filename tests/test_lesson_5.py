@@ -111,3 +111,26 @@ def test_the_chapters_own_load_balancer_and_ingress_stop_the_check(sim_cli: Cli,
         assert f"(kubectl delete ingress caddy -n {namespace})" in busy.stderr
     finally:
         kubectl("delete", "namespace", namespace, "--wait=true", timeout=120)
+
+
+def test_other_runs_sandboxes_do_not_count_but_kept_ones_do(shared_sim: SimHandle, tmp_path: Path) -> None:
+    """Another run's sandbox goes away with its run (and runs that share a thing take turns),
+    so its Ingress does not stop this one; a sandbox kept with --keep stays, and does."""
+    from kubelesson import kubectl as kubectl_module
+    from kubelesson import sandbox
+
+    kubectl = Kubectl(VENV_KUBECTL, shared_sim)
+    ours = kubectl_module.Kubectl(str(VENV_KUBECTL), kubectl_module.build_env(shared_sim.env()), tmp_path)
+    names = {"kubelesson-5-passing": False, "kubelesson-5-kept": True}
+    try:
+        for name, keep in names.items():
+            manifest = tmp_path / f"{name}.json"
+            manifest.write_text(sandbox.namespace_manifest(name, 5, keep=keep))
+            assert kubectl("apply", "-f", str(manifest)).rc == 0
+            assert kubectl("apply", "-f", str(ROOT / "examples" / "5_ingress.yaml"), "-n", name).rc == 0
+        passing = sandbox.passing_sandboxes(ours)
+        assert "kubelesson-5-passing" in passing and "kubelesson-5-kept" not in passing
+        users = sandbox.share_users(ours, "ingress-host caddy.local.trapti.tech", besides=passing)
+        assert users == [("ingress", "kubelesson-5-kept/caddy")]
+    finally:
+        kubectl("delete", "namespace", *names, "--wait=true", timeout=120)
