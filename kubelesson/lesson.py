@@ -25,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kubelesson import policy
 from kubelesson.errors import KubelessonError, LessonFileError, LessonNotFound, OutputNotWritable
+from kubelesson.policy import YAML_LOADER
 
 LESSON_FILE = re.compile(r"^(?P<number>\d+)\.ya?ml$")
 # kubectl wait's conditions, and log=TEXT: a line the object's log must show (a database is
@@ -491,14 +492,16 @@ TOP_KEYS = {"lesson", "title", "objects", "steps", "cleanup", "transcript", "sha
 def parse_lesson(text: str, path: Path) -> Lesson:
     r = _Reader(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
+        if "maximum nesting depth" in problem:  # libyaml stops at depth 1000
+            raise LessonFileError("error.lesson_too_deep", file=str(path), line=line) from None
         raise LessonFileError(file=str(path), line=line, what=f"not valid YAML: {problem}") from None
     except RecursionError:
-        # PyYAML composes nested collections recursively: thousands of "[" end here.
+        # PyYAML's own composer is recursive: thousands of "[" end here without libyaml.
         raise LessonFileError("error.lesson_too_deep", file=str(path), line=1) from None
     if root is None:
         raise LessonFileError(file=str(path), line=1, what="the file is empty")
@@ -575,7 +578,7 @@ def replace_golden(text: str, golden: str) -> str:
     The position of the old value comes from the YAML composer, so comments, key order and
     formatting of the rest of the file are kept without a round-trip YAML library.
     """
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=YAML_LOADER)
     assert isinstance(root, MappingNode)
     for key_node, value_node in root.value:
         if key_node.value == "transcript":

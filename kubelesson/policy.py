@@ -37,6 +37,11 @@ from yaml.nodes import MappingNode, SequenceNode
 
 from kubelesson.errors import PolicyViolation
 
+# libyaml's parser where PyYAML was built with it: lessons and manifests load several times
+# faster (`kubelesson list` reads them all), with the same marks and errors; libyaml also
+# stops nesting at depth 1000 with a clean error.
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 if TYPE_CHECKING:
     from kubelesson.lesson import Lesson
 
@@ -369,7 +374,7 @@ def _manifest_files(course: Course, path: Path, flag: str, seen: set[Path] | Non
 def _documents(course: Course, path: Path) -> list[Any]:
     """The YAML documents of a file; a file that cannot be read cannot be checked."""
     try:
-        return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+        return [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=YAML_LOADER) if doc is not None]
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         problem = getattr(exc, "problem", None) or getattr(exc, "strerror", None) or type(exc).__name__
         raise Refused("policy.manifest_unreadable", path=course.shown(path), problem=str(problem)) from None
@@ -504,7 +509,7 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 def _sets_namespace(text: str) -> bool:
     """Does a patch (strategic merge or JSON 6902) write an object's namespace?"""
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=YAML_LOADER))
     except yaml.YAMLError:
         return True  # cannot tell, so it might
     for doc in docs:
@@ -719,7 +724,7 @@ def check_host(argv: list[str], needs: str | None) -> None:
 def _cleanup_lines(text: str | None) -> list[int]:
     """The file line of each ``cleanup:`` item, for the refusal's ``file:line``."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader) if text else None
+        root = yaml.compose(text, Loader=YAML_LOADER) if text else None
     except yaml.YAMLError:
         return []
     if isinstance(root, MappingNode):
