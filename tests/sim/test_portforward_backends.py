@@ -147,6 +147,10 @@ def test_a_chunked_body_is_read_whole_and_the_connection_kept(caddy: Backend) ->
     conn.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
     assert conn.read_all().startswith(b"HTTP/1.1 400 Bad Request")  # not a chunk size
     conn.close()
+    negative = Conn(caddy)
+    negative.send(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n")
+    assert negative.read_all().startswith(b"HTTP/1.1 400 Bad Request")
+    negative.close()
 
 
 def test_http10_closes_by_default(caddy: Backend) -> None:

@@ -174,6 +174,8 @@ def _read_chunked(reader: _Buffered) -> bytes | None:
             size = int(line.split(b";")[0].strip() or b"0", 16)
         except ValueError:
             return None
+        if size < 0:
+            return None
         if size == 0:  # the last chunk; then trailers up to an empty line
             while reader.read_until(b"\r\n") not in (None, b"\r\n"):
                 pass
